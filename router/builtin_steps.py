@@ -1,0 +1,149 @@
+"""The built-in step plugins. They use the same contract and registry as user plugins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from .errors import StepError
+from .plugin_api import NoOptions, Options, StepContext, step
+
+
+class Payload(Options):
+    """What an emitting step sends: the incoming event and values unless told otherwise."""
+
+    event: str | None = Field(None, description="event name to send; default: the incoming one")
+    data: Any = Field(None, description="one value to send; default: the incoming values")
+    args: list[Any] | None = Field(None, description="several values to send, e.g. [a, b]")
+
+    @model_validator(mode="after")
+    def _data_or_args(self):
+        if "data" in self.model_fields_set and self.args is not None:
+            raise ValueError("give either data (one value) or args (several values), not both")
+        return self
+
+
+def outgoing(ctx: StepContext, options: Payload) -> tuple[str, tuple]:
+    """The event name and values an emitting step sends."""
+    event = options.event or ctx.event
+    if options.args is not None:
+        return event, tuple(options.args)
+    if "data" in options.model_fields_set:
+        return event, (options.data,)
+    return event, ctx.args
+
+
+def _send(ctx: StepContext, event: str, values: tuple, **kwargs: Any) -> None:
+    if not isinstance(event, str) or not event:
+        raise StepError(f"event must be a non-empty string, got {event!r}")
+    # Flask-SocketIO sends a tuple as several arguments; one value goes as itself.
+    payload = values[0] if len(values) == 1 else tuple(values)
+    ctx.socketio.emit(event, payload, namespace=ctx.namespace, **kwargs)
+
+
+def room_name(value: Any) -> str:
+    """A room named by a rendered option: a non-empty string (numbers are accepted as text)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise StepError(f"room must be a non-empty string, got {type(value).__name__} {value!r}")
+    name = str(value)
+    if not name:
+        raise StepError("room must be a non-empty string, got an empty one")
+    return name
+
+
+@step("echo", Payload)
+def echo(ctx: StepContext, options: Payload) -> None:
+    """Send the payload back to the sender (same event name unless `event:` is given)."""
+    event, values = outgoing(ctx, options)
+    _send(ctx, event, values, to=ctx.sid)
+
+
+class EmitOptions(Payload):
+    to: str | None = Field(None, description="a room or a client's sid; default: the sender")
+    include_self: bool = Field(True, description="with `to:` a room, whether the sender gets it too")
+
+
+@step("emit", EmitOptions)
+def emit(ctx: StepContext, options: EmitOptions) -> None:
+    """Send a (templated) payload to the sender, or to a room or sid with `to:`."""
+    event, values = outgoing(ctx, options)
+    if options.to is None:
+        _send(ctx, event, values, to=ctx.sid)
+        return
+    skip = None if options.include_self else ctx.sid
+    _send(ctx, event, values, to=room_name(options.to), skip_sid=skip)
+
+
+class BroadcastOptions(Payload):
+    include_self: bool = Field(True, description="whether the sender gets the broadcast too")
+
+
+@step("broadcast", BroadcastOptions)
+def broadcast(ctx: StepContext, options: BroadcastOptions) -> None:
+    """Send the payload to every client of the namespace (no callbacks)."""
+    event, values = outgoing(ctx, options)
+    _send(ctx, event, values, skip_sid=None if options.include_self else ctx.sid)
+
+
+class RoomOptions(Options):
+    room: Any = Field(..., description="the room's name, usually a template like {{ data.room }}")
+
+
+@step("room.join", RoomOptions)
+def room_join(ctx: StepContext, options: RoomOptions) -> None:
+    """Put the sender in a room."""
+    ctx.socketio.server.enter_room(ctx.sid, room_name(options.room), namespace=ctx.namespace)
+
+
+@step("room.leave", RoomOptions)
+def room_leave(ctx: StepContext, options: RoomOptions) -> None:
+    """Take the sender out of a room."""
+    ctx.socketio.server.leave_room(ctx.sid, room_name(options.room), namespace=ctx.namespace)
+
+
+class RelayOptions(Payload):
+    room: Any = Field(..., description="the room (or a client's sid) to send to")
+    include_self: bool = Field(True, description="whether the sender gets it too, if in the room")
+
+
+@step("room.relay", RelayOptions)
+def room_relay(ctx: StepContext, options: RelayOptions) -> None:
+    """Send the payload to everyone in a room."""
+    event, values = outgoing(ctx, options)
+    _send(ctx, event, values, to=room_name(options.room),
+          skip_sid=None if options.include_self else ctx.sid)
+
+
+@step("room.close", RoomOptions)
+def room_close(ctx: StepContext, options: RoomOptions) -> None:
+    """Remove everyone from a room."""
+    ctx.socketio.server.close_room(room_name(options.room), namespace=ctx.namespace)
+
+
+class AckOptions(Options):
+    data: Any = Field(None, description="the value the client's callback receives; default: the payload")
+    args: list[Any] | None = Field(None, description="several values for the callback")
+
+    @model_validator(mode="after")
+    def _data_or_args(self):
+        if "data" in self.model_fields_set and self.args is not None:
+            raise ValueError("give either data (one value) or args (several values), not both")
+        return self
+
+
+@step("ack", AckOptions)
+def ack(ctx: StepContext, options: AckOptions) -> None:
+    """Answer the client's callback (sent when the event's steps have all run)."""
+    if options.args is not None:
+        ctx.set_ack(*options.args)
+    elif "data" in options.model_fields_set:
+        ctx.set_ack(options.data)
+    else:
+        ctx.set_ack(*ctx.args)
+
+
+@step("disconnect", NoOptions)
+def disconnect(ctx: StepContext, options: NoOptions) -> None:
+    """Disconnect the sender from this namespace (after what earlier steps sent)."""
+    ctx.socketio.server.disconnect(ctx.sid, namespace=ctx.namespace)

@@ -1,0 +1,123 @@
+"""The command line: ``serve`` (the default) and ``check``.
+
+Config problems print as one message with file, line, YAML path and hint, and
+exit 2 without a traceback. Only light modules are imported at the top: ``serve``
+monkey-patches for eventlet or gevent before Flask, pydantic or a plugin loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from .errors import StartupError
+
+EXIT_CONFIG = 2
+COMMANDS = ("serve", "check")
+
+# Eventlet announces its maintenance status on import; our users chose it through the config.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="router.py", description="A YAML-configured Socket.IO server on Flask-SocketIO.",
+        epilog="Without a command, serve: python router.py --config configs/chat.yaml")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the config (the default command)")
+    serve.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
+    serve.add_argument("--host", help="listen address (overrides server.host)")
+    serve.add_argument("--port", type=int, help="listen port, 0 for any free one (overrides server.port)")
+    check = commands.add_parser("check", help="validate the config and print its routing table")
+    check.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv = ["serve"] + argv
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return check(args)
+        return serve(args)
+    except StartupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 0
+
+
+def check(args) -> int:
+    from .config_loader import load_router
+
+    compiled = load_router(args.config)
+    print(routing_table(compiled))
+    return 0
+
+
+def routing_table(compiled) -> str:
+    """The namespaces, their door and their events with the steps each runs."""
+    lines = [f"{compiled.source.file}: OK"]
+    for name, namespace in compiled.namespaces.items():
+        if namespace.class_ref:
+            lines.append(f"{name}  (class {namespace.class_ref})")
+            continue
+        rules = ", ".join(check.name for check in namespace.auth) or "open"
+        lines.append(f"{name}  auth: {rules}")
+        rows = [("on_connect", namespace.on_connect), *namespace.events.items(),
+                ("on_disconnect", namespace.on_disconnect)]
+        if namespace.on_error is not None:
+            rows.append(("on_error", namespace.on_error))
+        width = max((len(event) for event, _ in rows), default=0)
+        for event, steps in rows:
+            if steps:
+                lines.append(f"  {event.ljust(width)}  " + " -> ".join(s.plugin.name for s in steps))
+    return "\n".join(lines)
+
+
+def serve(args) -> int:
+    from .yaml_source import read_config_file
+
+    source = read_config_file(args.config)
+    mode = (source.data.get("server") or {}).get("async_mode", "eventlet") \
+        if isinstance(source.data, dict) and isinstance(source.data.get("server"), dict) else "eventlet"
+    _monkey_patch(mode)  # before the server, the plugins and any broker client are imported
+
+    from .config_loader import load_source
+    from .loader import create_app
+    from .server import serve as serve_forever
+
+    overrides = {"host": args.host, "port": args.port}
+    compiled = load_source(source, overrides)
+    server = compiled.config.server
+    configure_logging(server.log_level)
+    router = create_app(compiled)
+
+    def ready(host: str, port: int) -> None:
+        print(f"socketio-router listening on http://{host}:{port} "
+              f"(async_mode={router.socketio.async_mode}, config={args.config})", flush=True)
+
+    serve_forever(router, server.host, server.port, ready)
+    return 0
+
+
+def _monkey_patch(mode: str) -> None:
+    if mode == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+    elif mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # python-socketio / engineio log every packet at INFO when their logger is on.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,150 @@
+"""The config file's shape, as pydantic models. No I/O here: the loader reads files and the environment.
+
+A plugin's own options are validated against the plugin's model by the compiler,
+once the registry knows every plugin; here a step is only its name and raw options.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+RESERVED_EVENTS = ("connect", "disconnect", "connect_error")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StepSpec(BaseModel):
+    """One step as written: ``plugin-name: {options}`` or a bare ``plugin-name``."""
+
+    plugin: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    group: list["StepSpec"] | None = None  # the rules of an auth ``any:`` group
+
+
+def _parse_step(value: Any, *, allow_group: bool = False) -> Any:
+    if isinstance(value, StepSpec):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("a step cannot be an empty name")
+        return StepSpec(plugin=value.strip())
+    if isinstance(value, dict) and len(value) == 1:
+        name, options = next(iter(value.items()))
+        if allow_group and name == "any":
+            if not isinstance(options, list) or not options:
+                raise ValueError("`any:` takes a non-empty list of rules, one of which must pass")
+            return StepSpec(plugin="any", group=[_parse_step(rule, allow_group=True) for rule in options])
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise ValueError(f"the options of {name!r} must be a mapping like {{key: value}}, "
+                             f"got {type(options).__name__} {options!r}")
+        return StepSpec(plugin=str(name), options=options)
+    if isinstance(value, dict):
+        keys = ", ".join(map(repr, value)) or "nothing"
+        raise ValueError(f"a step is one plugin name with its options, but this mapping has {keys}; "
+                         f"put each step in its own list item (- plugin: {{...}})")
+    raise ValueError(f"a step is a plugin name or a one-key mapping `plugin: {{options}}`, "
+                     f"got {type(value).__name__} {value!r}")
+
+
+def _as_step_list(value: Any, *, allow_group: bool = False) -> Any:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    return [_parse_step(item, allow_group=allow_group) for item in value]
+
+
+Steps = Annotated[list[StepSpec], BeforeValidator(_as_step_list)]
+AuthRules = Annotated[list[StepSpec], BeforeValidator(lambda v: _as_step_list(v, allow_group=True))]
+
+
+class ServerConfig(_Strict):
+    """How the server listens, and the Flask-SocketIO / python-socketio server options."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)
+    async_mode: Literal["eventlet", "gevent", "threading"] = "eventlet"
+    # None: same origin only. "*" allows every origin and must be written on purpose.
+    cors_allowed_origins: list[str] | Literal["*"] | None = None
+    cors_credentials: bool = True
+    ping_interval: float = Field(25, gt=0)
+    ping_timeout: float = Field(20, gt=0)
+    max_http_buffer_size: int = Field(1_000_000, gt=0)
+    secret_key: str | None = None
+    path: str = "socket.io"
+    transports: list[Literal["polling", "websocket"]] | None = None
+    async_handlers: bool = True
+    # The hand-written default caps eventlet at 1,024 concurrent connections; we do not.
+    max_connections: int | None = Field(None, gt=0)
+    tcp_nodelay: bool = True
+    logger: bool = False
+    engineio_logger: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    message_queue: str | None = None
+    channel: str = "flask-socketio"
+
+    @field_validator("path")
+    @classmethod
+    def _strip_slashes(cls, value: str) -> str:
+        return value.strip("/") or "socket.io"
+
+
+class NamespaceConfig(_Strict):
+    """One namespace: its door (auth), its lifecycle steps and its events."""
+
+    class_: str | None = Field(None, alias="class")
+    auth: AuthRules = Field(default_factory=list)
+    on_connect: Steps = Field(default_factory=list)
+    on_disconnect: Steps = Field(default_factory=list)
+    events: dict[str, Steps] = Field(default_factory=dict)
+    on_error: Steps | None = None
+
+    @field_validator("events")
+    @classmethod
+    def _no_reserved_events(cls, events: dict) -> dict:
+        for name in events:
+            if name in RESERVED_EVENTS:
+                raise ValueError(f"{name!r} is a reserved event; use on_connect / on_disconnect "
+                                 f"for the connection's lifecycle")
+        return events
+
+    @model_validator(mode="after")
+    def _class_stands_alone(self) -> "NamespaceConfig":
+        if self.class_ and (self.events or self.on_connect or self.on_disconnect or self.on_error
+                            or self.auth):
+            raise ValueError("a namespace mounted from a class handles its own events; remove "
+                             "auth, events, on_connect, on_disconnect and on_error, or remove class")
+        return self
+
+
+class RouterConfig(_Strict):
+    """The whole config file."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    plugins_dir: str | None = None
+    on_error: Steps | None = None
+    namespaces: dict[str, NamespaceConfig]
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _empty_namespaces(cls, namespaces: Any) -> Any:
+        # `/chat:` with nothing under it is a namespace with no events, not an error.
+        if isinstance(namespaces, dict):
+            return {name: ({} if body is None else body) for name, body in namespaces.items()}
+        return namespaces
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_names(cls, namespaces: dict) -> dict:
+        if not namespaces:
+            raise ValueError("declare at least one namespace, e.g. namespaces: {/chat: {events: ...}}")
+        for name in namespaces:
+            if not name.startswith("/"):
+                raise ValueError(f"namespace {name!r} must start with '/', e.g. '/{name}'")
+        return namespaces

@@ -1,0 +1,69 @@
+"""Load a config file end to end: read the YAML, load plugins, validate, compile.
+
+This is the only place that touches the file system and the environment for a config.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from pydantic import ValidationError
+
+from . import builtin_auth, builtin_steps
+from .compiler import CompiledRouter, compile_router
+from .config import RouterConfig
+from .diagnostics import problems_from_validation
+from .errors import StartupError
+from .registry import Registry
+from .yaml_source import ConfigSource, read_config_file
+
+DEFAULT_PLUGINS_DIR = "plugins"
+BUILTIN_MODULES = (builtin_steps, builtin_auth)
+
+
+def load_router(filename: str, environ: Mapping[str, str] | None = None,
+                overrides: dict | None = None) -> CompiledRouter:
+    """Read ``filename`` and compile it; every problem is one :class:`StartupError`.
+
+    ``overrides`` are merged into ``server:`` (the CLI's --host / --port).
+    """
+    source = read_config_file(filename, environ)
+    return load_source(source, overrides)
+
+
+def load_source(source: ConfigSource, overrides: dict | None = None) -> CompiledRouter:
+    if not isinstance(source.data, dict):
+        raise StartupError(source.problem((), "the config must be a mapping with a `namespaces:` key",
+                                          hint="see configs/chat.yaml for an example"))
+    data = dict(source.data)
+    if overrides:
+        server = data.get("server") or {}
+        data["server"] = {**server, **{k: v for k, v in overrides.items() if v is not None}}
+    registry = build_registry(source, data.get("plugins_dir"))
+    try:
+        config = RouterConfig.model_validate(data)
+    except ValidationError as exc:
+        raise StartupError(problems_from_validation(exc, source, (), RouterConfig)) from None
+    return compile_router(config, source, registry)
+
+
+def build_registry(source: ConfigSource, plugins_dir) -> Registry:
+    """Built-in plugins, then installed entry points, then the plugins directory."""
+    registry = Registry()
+    for module in BUILTIN_MODULES:
+        registry.register_module(module)
+    registry.load_entry_points()
+    if plugins_dir is None:
+        if os.path.isdir(DEFAULT_PLUGINS_DIR):
+            registry.load_directory(DEFAULT_PLUGINS_DIR)
+    elif not isinstance(plugins_dir, str):
+        raise StartupError(source.problem(("plugins_dir",), "plugins_dir must be a path"))
+    elif not os.path.isdir(plugins_dir):
+        raise StartupError(source.problem(
+            ("plugins_dir",), f"plugins directory {plugins_dir!r} does not exist "
+                              f"(relative paths start from {os.getcwd()})",
+            hint="create it, or fix the path"))
+    else:
+        registry.load_directory(plugins_dir)
+    return registry

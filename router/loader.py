@@ -1,0 +1,81 @@
+"""The loader: a compiled config becomes a Flask app with a SocketIO server and its handlers.
+
+Every YAML event is registered with ``socketio.on_event``, a class namespace with
+``socketio.on_namespace``, error handlers with ``on_error`` / ``on_error_default``:
+the same calls a hand-written Flask-SocketIO app makes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import socketio as python_socketio
+from flask import Flask
+from flask_socketio import SocketIO
+
+from .compiler import CompiledRouter
+from .dispatch import Dispatcher
+from .managers import create_manager
+
+
+class UnknownNamespace(python_socketio.Namespace):
+    """Refuses namespaces the YAML does not declare, as the reference Node server does."""
+
+    def trigger_event(self, event, *args):
+        if event == "connect":
+            raise python_socketio.exceptions.ConnectionRefusedError("Invalid namespace")
+        return self.server.not_handled
+
+
+@dataclass
+class RouterApp:
+    """What a config serves: the Flask app, its SocketIO object and the dispatcher."""
+
+    app: Flask
+    socketio: SocketIO
+    dispatcher: Dispatcher
+    compiled: CompiledRouter
+
+
+def create_app(compiled: CompiledRouter) -> RouterApp:
+    server = compiled.config.server
+    app = Flask("socketio_router")
+    # A random key per process is fine for Socket.IO sessions; set one to share Flask sessions.
+    app.config["SECRET_KEY"] = server.secret_key or secrets.token_hex(32)
+    manager = create_manager(server.message_queue, server.channel)
+    options = dict(
+        async_mode=server.async_mode,
+        cors_allowed_origins=server.cors_allowed_origins,
+        cors_credentials=server.cors_credentials,
+        ping_interval=server.ping_interval,
+        ping_timeout=server.ping_timeout,
+        max_http_buffer_size=server.max_http_buffer_size,
+        logger=server.logger,
+        engineio_logger=server.engineio_logger,
+        async_handlers=server.async_handlers,
+        path=server.path,
+        namespaces="*",  # undeclared namespaces reach UnknownNamespace and are refused by name
+        client_manager=manager,
+    )
+    if server.transports:
+        options["transports"] = server.transports
+    socketio = SocketIO(app, **options)
+    dispatcher = Dispatcher(compiled, socketio)
+    manager.after_connect = dispatcher.after_connect
+
+    for namespace in compiled.namespaces.values():
+        if namespace.class_ref:
+            namespace_class = compiled.registry.resolve_object(namespace.class_ref)
+            socketio.on_namespace(namespace_class(namespace.name))
+            continue
+        socketio.on_event("connect", dispatcher.connect_handler(namespace), namespace=namespace.name)
+        socketio.on_event("disconnect", dispatcher.disconnect_handler(namespace), namespace=namespace.name)
+        for event, steps in namespace.events.items():
+            socketio.on_event(event, dispatcher.event_handler(namespace.name, event, steps),
+                              namespace=namespace.name)
+        if namespace.on_error is not None:
+            socketio.on_error(namespace.name)(dispatcher.error_handler(namespace.on_error))
+    socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
+    socketio.server.register_namespace(UnknownNamespace("*"))
+    return RouterApp(app, socketio, dispatcher, compiled)

@@ -1,0 +1,50 @@
+"""Client managers that report when a connection is accepted.
+
+python-socketio sends the CONNECT packet and then calls ``manager.connect``. A hook
+there lets on_connect steps emit *after* the client's connect confirmation; a
+hand-written app that emits inside its connect handler sends before it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import socketio
+
+log = logging.getLogger("socketio_router")
+
+
+class AfterConnectMixin:
+    """Calls ``after_connect(sid, namespace)`` once a client is fully connected."""
+
+    after_connect: Callable[[str, str], None] | None = None
+
+    def connect(self, sid, namespace):
+        sid = super().connect(sid, namespace)
+        if self.after_connect is not None and sid is not None:
+            try:
+                self.after_connect(sid, namespace)
+            except Exception:  # a hook must never break python-socketio's connect handling
+                log.exception("on_connect hook failed for %s on %s", sid, namespace)
+        return sid
+
+
+def _with_hook(base: type) -> type:
+    return type(base.__name__, (AfterConnectMixin, base), {})
+
+
+def create_manager(message_queue: str | None, channel: str, write_only: bool = False):
+    """The in-process manager, or a message-queue manager chosen by URL scheme as
+    Flask-SocketIO does (redis:// and rediss:// to Redis, anything else through kombu)."""
+    if not message_queue:
+        return _with_hook(socketio.Manager)()
+    if message_queue.startswith(("redis://", "rediss://")):
+        base = socketio.RedisManager
+    elif message_queue.startswith("kafka://"):
+        base = socketio.KafkaManager
+    elif message_queue.startswith("zmq"):
+        base = socketio.ZmqManager
+    else:
+        base = socketio.KombuManager
+    return _with_hook(base)(message_queue, channel=channel, write_only=write_only)
