@@ -9,21 +9,25 @@ class Refused(_SocketIORefusal):
     """A connect-auth rule said no; the client gets ``connect_error`` with a reason.
 
     The payload is machine-readable: ``{"message": "unauthorized", "rule":
-    "token", "reason": "..."}``. python-socketio sends ``error_args`` as the
-    CONNECT_ERROR data, so setting it directly keeps our shape.
+    "token", "reason": "...", "data": {"rule": ..., "reason": ...}}``.
+    python-socketio sends ``error_args`` as the CONNECT_ERROR data, so setting it
+    directly keeps our shape. ``data`` repeats rule and reason because
+    socket.io-client keeps only ``message`` and ``data`` of a refusal
+    (``err.message``, ``err.data``).
     """
 
     def __init__(self, reason: str, rule: str | None = None, message: str = "unauthorized"):
         super().__init__(message)
         self.reason = reason
         self.rule = rule
-        self.error_args = {"message": message, "reason": reason}
+        self.error_args = {"message": message, "reason": reason, "data": {"reason": reason}}
         if rule is not None:
-            self.error_args["rule"] = rule
+            self.for_rule(rule)
 
     def for_rule(self, rule: str) -> "Refused":
         """The same refusal, credited to ``rule`` when the plugin did not name one."""
-        if self.rule is None:
-            self.rule = rule
-            self.error_args["rule"] = rule
+        if self.rule is None or "rule" not in self.error_args:
+            self.rule = self.rule or rule
+            self.error_args["rule"] = self.rule
+            self.error_args["data"]["rule"] = self.rule
         return self
