@@ -39,7 +39,10 @@ def _send(ctx: StepContext, event: str, values: tuple, **kwargs: Any) -> None:
         raise StepError(f"event must be a non-empty string, got {event!r}")
     # Flask-SocketIO sends a tuple as several arguments; one value goes as itself.
     payload = values[0] if len(values) == 1 else tuple(values)
-    ctx.socketio.emit(event, payload, namespace=ctx.namespace, **kwargs)
+    try:
+        ctx.socketio.emit(event, payload, namespace=ctx.namespace, **kwargs)
+    except (TypeError, ValueError) as exc:  # raised by the JSON encoder, before anything is sent
+        raise StepError(f"the payload cannot be sent as JSON: {exc}") from exc
 
 
 def room_name(value: Any) -> str:

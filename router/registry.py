@@ -42,6 +42,9 @@ class Registry:
         """Register every marked function of ``module``, in definition order."""
         count = 0
         for value in list(vars(module).values()):
+            # type(), not getattr/isinstance: a module may hold proxies such as flask.request.
+            if type(value) is not types.FunctionType:
+                continue
             spec = getattr(value, SPEC_ATTRIBUTE, None)
             if isinstance(spec, PluginSpec) and spec.handler is value:
                 self.register(spec)

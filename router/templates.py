@@ -57,6 +57,8 @@ class _Expression(Value):
             result = self.expression(context)
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
+            if callable(result):
+                raise StepError(f"template {self.source!r} gives a function, not data")
             return result
         except (TemplateError, SecurityError, TypeError, ValueError, ArithmeticError,
                 LookupError, AttributeError) as exc:
@@ -100,13 +102,25 @@ class _Sequence(Value):
         return [value.render(context) for value in self.items]
 
 
+class PayloadEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, with JSON-object keys winning over dict methods (``data.items`` is a key)."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+
 class TemplateEngine:
     """Compiles the templates of one config in one sandboxed Jinja2 environment."""
 
     def __init__(self):
         # StrictUndefined: a missing field is a clear error to the client, not an empty string.
         # autoescape off: payloads are JSON data, not HTML.
-        self.env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+        self.env = PayloadEnvironment(undefined=StrictUndefined, autoescape=False,
                                                  keep_trailing_newline=True)
 
     def compile(self, value: Any, allowed: Iterable[str] = EVENT_NAMES) -> Value:
