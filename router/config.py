@@ -133,18 +133,13 @@ class RouterConfig(_Strict):
 
     @field_validator("namespaces", mode="before")
     @classmethod
-    def _empty_namespaces(cls, namespaces: Any) -> Any:
-        # `/chat:` with nothing under it is a namespace with no events, not an error.
-        if isinstance(namespaces, dict):
-            return {name: ({} if body is None else body) for name, body in namespaces.items()}
-        return namespaces
-
-    @field_validator("namespaces")
-    @classmethod
-    def _namespace_names(cls, namespaces: dict) -> dict:
+    def _namespace_names(cls, namespaces: Any) -> Any:
+        if not isinstance(namespaces, dict):
+            return namespaces
         if not namespaces:
             raise ValueError("declare at least one namespace, e.g. namespaces: {/chat: {events: ...}}")
         for name in namespaces:
-            if not name.startswith("/"):
+            if not str(name).startswith("/"):
                 raise ValueError(f"namespace {name!r} must start with '/', e.g. '/{name}'")
-        return namespaces
+        # `/chat:` with nothing under it is a namespace with no events, not an error.
+        return {name: ({} if body is None else body) for name, body in namespaces.items()}
