@@ -168,7 +168,8 @@ class _Compiler:
         known = self.registry.names(kind)
         self.problems.append(self.source.problem(
             path, f"unknown {kind} plugin {name!r}",
-            hint=(suggest(name, known) or "") + "; custom plugins go in the plugins directory"))
+            hint=" ".join(filter(None, [_sentence(suggest(name, known)),
+                                        "Custom plugins go in the plugins directory."]))))
 
     def _check_class(self, reference: str, path: tuple) -> None:
         from flask_socketio import Namespace
@@ -184,3 +185,9 @@ class _Compiler:
             self.problems.append(self.source.problem(
                 path, f"{reference!r} is not a flask_socketio.Namespace subclass",
                 hint="define class MyNamespace(flask_socketio.Namespace) with on_<event> methods"))
+
+
+def _sentence(text: str | None) -> str | None:
+    if not text:
+        return None
+    return text if text.endswith(("?", ".")) else text + "."

@@ -44,7 +44,7 @@ def test_cli_reports_a_config_error_without_traceback(write_config):
         assert result.stderr == (
             "error: invalid configuration:\n"
             f"{path}:5: namespaces['/chat'].events.join[0]: unknown step plugin 'room.jion'\n"
-            "  Hint: did you mean 'room.join'?; custom plugins go in the plugins directory\n")
+            "  Hint: did you mean 'room.join'? Custom plugins go in the plugins directory.\n")
 
 
 def test_yaml_syntax_error(write_config):
