@@ -10,12 +10,11 @@ from .errors import StepError
 from .plugin_api import NoOptions, Options, StepContext, step
 
 
-class Payload(Options):
-    """What an emitting step sends: the incoming event and values unless told otherwise."""
+class Values(Options):
+    """The values a step sends or answers: the incoming ones unless told otherwise."""
 
-    event: str | None = Field(None, description="event name to send; default: the incoming one")
-    data: Any = Field(None, description="one value to send; default: the incoming values")
-    args: list[Any] | None = Field(None, description="several values to send, e.g. [a, b]")
+    data: Any = Field(None, description="one value; default: the values the client sent")
+    args: list[Any] | None = Field(None, description="several values, e.g. [a, b]")
 
     @model_validator(mode="after")
     def _data_or_args(self):
@@ -23,15 +22,23 @@ class Payload(Options):
             raise ValueError("give either data (one value) or args (several values), not both")
         return self
 
+    def values(self, ctx: StepContext) -> tuple:
+        if self.args is not None:
+            return tuple(self.args)
+        if "data" in self.model_fields_set:
+            return (self.data,)
+        return ctx.args
+
+
+class Payload(Values):
+    """What an emitting step sends: the incoming event and values unless told otherwise."""
+
+    event: str | None = Field(None, description="event name to send; default: the incoming one")
+
 
 def outgoing(ctx: StepContext, options: Payload) -> tuple[str, tuple]:
     """The event name and values an emitting step sends."""
-    event = options.event or ctx.event
-    if options.args is not None:
-        return event, tuple(options.args)
-    if "data" in options.model_fields_set:
-        return event, (options.data,)
-    return event, ctx.args
+    return options.event or ctx.event, options.values(ctx)
 
 
 def _send(ctx: StepContext, event: str, values: tuple, **kwargs: Any) -> None:
@@ -124,26 +131,10 @@ def room_close(ctx: StepContext, options: RoomOptions) -> None:
     ctx.socketio.server.close_room(room_name(options.room), namespace=ctx.namespace)
 
 
-class AckOptions(Options):
-    data: Any = Field(None, description="the value the client's callback receives; default: the payload")
-    args: list[Any] | None = Field(None, description="several values for the callback")
-
-    @model_validator(mode="after")
-    def _data_or_args(self):
-        if "data" in self.model_fields_set and self.args is not None:
-            raise ValueError("give either data (one value) or args (several values), not both")
-        return self
-
-
-@step("ack", AckOptions)
-def ack(ctx: StepContext, options: AckOptions) -> None:
+@step("ack", Values)
+def ack(ctx: StepContext, options: Values) -> None:
     """Answer the client's callback (sent when the event's steps have all run)."""
-    if options.args is not None:
-        ctx.set_ack(*options.args)
-    elif "data" in options.model_fields_set:
-        ctx.set_ack(options.data)
-    else:
-        ctx.set_ack(*ctx.args)
+    ctx.set_ack(*options.values(ctx))
 
 
 @step("disconnect", NoOptions)
