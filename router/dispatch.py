@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any, Callable, Mapping
 
@@ -32,11 +33,18 @@ class StepFailed(Exception):
 class Connection:
     """What the router keeps per connected client and namespace."""
 
-    __slots__ = ("auth", "identity")
+    __slots__ = ("auth", "identity", "count", "_numbers")
 
     def __init__(self, auth: Any, identity: dict):
         self.auth = auth
         self.identity = identity
+        self.count = 0  # events this client sent here: the `count` template variable
+        self._numbers = itertools.count(1)
+
+    def counted(self) -> int:
+        """Count one more event; its number (next() is atomic, handlers may run concurrently)."""
+        self.count = number = next(self._numbers)
+        return number
 
 
 def run_steps(steps: list[CompiledStep], ctx: StepContext) -> None:
@@ -156,7 +164,7 @@ class Dispatcher:
 
     def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
         def on_event(*args: Any) -> Any:
-            ctx = self._context(namespace, flask.request.sid, event, args)
+            ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
             run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
             return ack_value(ctx)
 
@@ -190,12 +198,14 @@ class Dispatcher:
             return None
         return ack_value(ctx)
 
-    def _context(self, namespace: str, sid: str, event: str, args: tuple, error: str | None = None) -> StepContext:
+    def _context(self, namespace: str, sid: str, event: str, args: tuple, error: str | None = None,
+                 counted: bool = False) -> StepContext:
         connection = self.connections.get((namespace, sid))
         if connection is None:
             return StepContext(self.socketio, namespace, sid, event, args, error=error)
+        count = connection.counted() if counted else connection.count
         return StepContext(self.socketio, namespace, sid, event, args, connection.auth,
-                           connection.identity, error)
+                           connection.identity, error, count)
 
 
 def _log_failure(exc: BaseException, namespace: str, sid: str, event: str | None, args: tuple) -> None:

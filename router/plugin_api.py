@@ -91,13 +91,16 @@ class StepContext:
     ``args`` are the values the client sent (``data`` is the first). ``socketio``
     is the Flask-SocketIO object: emit with an explicit ``namespace`` and ``to``.
     A step sets the value returned to the client's callback with :meth:`set_ack`.
+    ``count`` is how many events this client has sent on this namespace, this one
+    included (0 in on_connect), as the classic Flask-SocketIO example counts them.
     """
 
     __slots__ = ("socketio", "namespace", "sid", "event", "args", "auth", "identity",
-                 "error", "ack", "has_ack", "_template_context")
+                 "error", "ack", "has_ack", "count", "_template_context")
 
     def __init__(self, socketio, namespace: str, sid: str, event: str, args: tuple,
-                 auth: Any = None, identity: Mapping | None = None, error: str | None = None):
+                 auth: Any = None, identity: Mapping | None = None, error: str | None = None,
+                 count: int = 0):
         self.socketio = socketio
         self.namespace = namespace
         self.sid = sid
@@ -108,6 +111,7 @@ class StepContext:
         self.error = error
         self.ack: tuple = ()
         self.has_ack = False
+        self.count = count
         self._template_context: dict | None = None
 
     @property
@@ -125,7 +129,7 @@ class StepContext:
             self._template_context = {
                 "data": self.data, "args": list(self.args), "event": self.event,
                 "namespace": self.namespace, "sid": self.sid, "auth": self.auth,
-                "identity": self.identity, "error": self.error,
+                "identity": self.identity, "error": self.error, "count": self.count,
             }
         return self._template_context
 

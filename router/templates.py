@@ -16,7 +16,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from .errors import StepError
 
 # The names a template may use. `error` exists only in on_error steps.
-EVENT_NAMES = frozenset({"data", "args", "event", "namespace", "sid", "auth", "identity"})
+EVENT_NAMES = frozenset({"data", "args", "event", "namespace", "sid", "auth", "identity", "count"})
 ERROR_NAMES = EVENT_NAMES | {"error"}
 
 _SINGLE_EXPRESSION = re.compile(r"^\{\{(.*)\}\}$", re.DOTALL)
