@@ -88,6 +88,11 @@ class ServerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     message_queue: str | None = None
     channel: str = "flask-socketio"
+    # Browser pages (router/pages.py, router/web.py): the classic demo page, the live console.
+    demo_page: str | bool | None = None  # the namespace the page at / talks to, e.g. /test
+    console: bool = False
+    # Who may use the protected HTTP endpoints (router/api_key.py); write "${ROUTER_API_KEY}".
+    api_key: str | None = None
 
     @field_validator("path")
     @classmethod

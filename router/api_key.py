@@ -1,0 +1,30 @@
+"""The server's API key: who may use the HTTP endpoints that are not for everyone.
+
+A request presents the key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+Keys are compared in constant time, and an empty expected key never matches: a
+``${ENV}`` reference that resolved to nothing must not open the door.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+
+def presented_api_key(flask_request) -> str | None:
+    """The key a request carries in its headers, or None."""
+    authorization = flask_request.headers.get("Authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return flask_request.headers.get("X-API-Key") or None
+
+
+def keys_match(presented: str | None, expected: str | None) -> bool:
+    """Whether ``presented`` is ``expected``, in constant time; False if either is empty."""
+    if not presented or not expected:
+        return False
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def check_api_key(flask_request, expected: str | None) -> bool:
+    """Whether ``flask_request`` presents ``expected`` (Authorization: Bearer or X-API-Key)."""
+    return keys_match(presented_api_key(flask_request), expected)
