@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from .config import NamespaceConfig, RouterConfig, StepSpec
 from .diagnostics import problems_from_validation, suggest
 from .errors import Problem, StartupError
+from .pages import check_pages
 from .plugin_api import AUTH_RULE, STEP, PluginSpec
 from .registry import Registry
 from .templates import ERROR_NAMES, EVENT_NAMES, TemplateEngine, TemplateProblem
@@ -79,6 +80,7 @@ def compile_router(config: RouterConfig, source: ConfigSource, registry: Registr
         namespaces[name] = compiler.namespace(name, namespace, ("namespaces", name))
     default_error = compiler.steps(config.on_error if config.on_error is not None else DEFAULT_ON_ERROR,
                                    ("on_error",), ERROR_NAMES, "on_error")
+    compiler.problems.extend(check_pages(config, source))
     if compiler.problems:
         raise StartupError(compiler.problems)
     return CompiledRouter(config, source, registry, namespaces, default_error)

@@ -17,6 +17,7 @@ from flask_socketio import SocketIO
 from .compiler import CompiledRouter
 from .dispatch import Dispatcher
 from .managers import create_manager
+from .web import register_pages
 
 
 class UnknownNamespace(python_socketio.Namespace):
@@ -78,4 +79,5 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
             socketio.on_error(namespace.name)(dispatcher.error_handler(namespace.on_error))
     socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
     socketio.server.register_namespace(UnknownNamespace("*"))
+    register_pages(app, socketio, compiled)  # the demo page and the console, if the config asks
     return RouterApp(app, socketio, dispatcher, compiled)
