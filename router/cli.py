@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port, 0 for any free one (overrides server.port)")
+    serve.add_argument("--console", action="store_true", default=None,
+                       help="serve the live console at /console (sets server.console: true)")
     check = commands.add_parser("check", help="validate the config and print its routing table")
     check.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
     return parser
@@ -91,7 +93,7 @@ def serve(args) -> int:
     from .loader import create_app
     from .server import serve as serve_forever
 
-    overrides = {"host": args.host, "port": args.port}
+    overrides = {"host": args.host, "port": args.port, "console": args.console}
     compiled = load_source(source, overrides)
     server = compiled.config.server
     configure_logging(server.log_level)

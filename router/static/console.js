@@ -14,6 +14,7 @@
   var eventInput = $("event"), payloadInput = $("payload"), ackBox = $("ack"), spreadBox = $("spread");
   var sendError = $("send-error"), logBody = $("log"), routes = $("routes");
   var socket = null;
+  var socketNamespace = null; // the description of the namespace the socket is for
 
   function element(tag, className, text) {
     var node = document.createElement(tag);
@@ -28,6 +29,21 @@
       if (ArrayBuffer.isView(item)) return "<" + item.byteLength + " bytes>";
       return item;
     });
+  }
+
+  // Step options in YAML's flow style, as they are written in the config.
+  function flow(value) {
+    if (Array.isArray(value)) return "[" + value.map(flow).join(", ") + "]";
+    if (value && typeof value === "object") {
+      return "{" + Object.keys(value).map(function (key) { return flowString(key) + ": " + flow(value[key]); })
+        .join(", ") + "}";
+    }
+    return typeof value === "string" ? flowString(value) : String(value);
+  }
+  function flowString(text) {
+    var plain = /^[^\s\[\]{},:#&*!|>'"%@`-][^\[\]{},#]*$/.test(text) && !/[:\s]$/.test(text) &&
+      text.indexOf(": ") < 0 && !/^(true|false|null|yes|no|on|off|~|[-+.\d].*)$/i.test(text);
+    return plain ? text : JSON.stringify(text);
   }
 
   function clock() {
@@ -76,7 +92,7 @@
     steps.forEach(function (step) {
       var item = element("li");
       item.appendChild(element("span", "plugin", step.plugin));
-      if (Object.keys(step.options).length) item.appendChild(element("code", "options", show(step.options)));
+      if (Object.keys(step.options).length) item.appendChild(element("code", "options", flow(step.options)));
       list.appendChild(item);
     });
     return list;
@@ -153,16 +169,22 @@
     if (auth.error) { setStatus("error", auth.error); return; }
     if (socket) socket.disconnect();
     var namespace = namespaceSelect.value;
+    socketNamespace = selected();
     var options = { path: path, forceNew: true };
     if (!auth.empty) options.auth = auth.value;
     var current = socket = io(namespace, options);
     setStatus("connecting", "connecting to " + namespace + "\u2026");
 
     // A replaced socket still logs what happens to it, but the status line is the current one's.
-    current.on("connect", function () {
-      if (current !== socket) return;
+    function showConnected() {
+      if (current !== socket || !current.connected) return;
       var transport = current.io.engine.transport.name;
       setStatus("connected", "connected to " + namespace + " as " + current.id + " (" + transport + ")");
+    }
+    current.on("connect", function () {
+      if (current !== socket) return;
+      showConnected();
+      current.io.engine.once("upgrade", showConnected); // polling first, then websocket
       log("system", "connect", namespace + " as " + current.id);
     });
     current.on("connect_error", function (err) {
@@ -205,6 +227,12 @@
     var args = payload.empty ? [] :
       (spreadBox.checked && Array.isArray(payload.value) ? payload.value : [payload.value]);
     log("out", event, show(args), ackBox.checked ? { wantsAck: "true" } : {});
+    var routed = socketNamespace["class"] ||
+      socketNamespace.events.some(function (known) { return known.name === event; });
+    if (!routed) {
+      log("system", event, "nothing routes " + JSON.stringify(event) + " on " + socketNamespace.name +
+        ": the server ignores it" + (ackBox.checked ? " and will not ack" : ""));
+    }
     if (!ackBox.checked) {
       socket.emit.apply(socket, [event].concat(args));
       return;
