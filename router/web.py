@@ -106,8 +106,7 @@ class ConsoleGate:
         return _private(flask.redirect(flask.url_for(".console"), 303))
 
     def login_page(self, error: str | None = None):
-        html = render_template("socketio_router/console_login.html", error=error,
-                               config_file=None)
+        html = render_template("socketio_router/console_login.html", error=error)
         return _private(flask.make_response(html, 401))
 
     def _stamp(self) -> str:

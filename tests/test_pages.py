@@ -234,6 +234,22 @@ def test_console_class_namespaces_and_any_rules(build_router):
     assert door["events"][0]["sample"] == {"who": ""}
 
 
+def test_console_page_cannot_be_broken_out_of_by_the_config(build_router):
+    router = build_router("""
+        server:
+          console: true
+        namespaces:
+          /x:
+            events:
+              "</script><script>alert(1)</script>":
+                - emit: {data: "<img src=x onerror=alert(2)>"}
+    """)
+    html = router.app.test_client().get("/console").get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    [namespace] = console_json(html.encode())["namespaces"]
+    assert namespace["events"][0]["name"] == "</script><script>alert(1)</script>"
+
+
 API_KEY = "console-key-0123456789abcdef"
 
 
