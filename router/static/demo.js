@@ -24,7 +24,11 @@
   socket.on("connect", function () {
     status.textContent = "connected";
     showTransport();
-    socket.io.engine.on("upgrade", showTransport);
+    socket.io.engine.on("upgrade", function () {
+      samples = [];
+      showTransport();
+      ping();
+    });
     socket.emit("my_event", { data: "I'm connected!" });
     ping();
   });
@@ -44,18 +48,21 @@
     if (cb) cb();
   });
 
-  // Latency: my_ping carries its send time and the server's my_pong echoes it back, so a
-  // late pong is never matched with a newer ping. Average of the last 30 samples.
+  // Latency: my_ping carries its send time and transport, and the server's my_pong echoes
+  // them back, so a late pong is never matched with a newer ping. The average (of the last
+  // 30) describes the transport shown: a ping sent over long-polling while the connection
+  // upgraded can take tens of ms and would otherwise linger in it for a minute.
   var samples = [];
   function ping() {
     if (!socket.connected) return; // a disconnected socket would buffer pings and flood later
     showTransport();
-    socket.emit("my_ping", { sent: performance.now() });
+    socket.emit("my_ping", { sent: performance.now(), transport: socket.io.engine.transport.name });
   }
   window.setInterval(ping, Number(page.dataset.pingInterval));
 
   socket.on("my_pong", function (echo) {
     if (!echo || typeof echo.sent !== "number") return;
+    if (!socket.connected || echo.transport !== socket.io.engine.transport.name) return;
     samples.push(performance.now() - echo.sent);
     samples = samples.slice(-30);
     var sum = 0;
