@@ -10,6 +10,7 @@ import flask
 
 from .compiler import AuthCheck, CompiledNamespace, CompiledRouter, CompiledStep
 from .errors import StepError
+from .metrics import RouterMetrics
 from .refusal import Refused
 from .plugin_api import ConnectContext, StepContext
 
@@ -71,6 +72,7 @@ class Dispatcher:
         self.compiled = compiled
         self.socketio = socketio
         self.connections: dict[tuple[str, str], Connection] = {}
+        self.metrics = RouterMetrics(compiled.namespaces, lambda: socketio.server.manager.rooms)
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class Dispatcher:
             except Refused as refusal:
                 log.info("refused %s on %s from %s: rule=%s reason=%s", request.sid, name,
                          ctx.remote_addr, refusal.rule, refusal.reason)
+                self.metrics.refused(name, refusal.rule)
                 raise
             self.connections[(name, request.sid)] = Connection(auth, identity)
             log.info("connect %s on %s from %s", request.sid, name, ctx.remote_addr)
@@ -153,6 +156,7 @@ class Dispatcher:
                     try:
                         run_steps(namespace.on_disconnect, ctx)
                     except StepFailed as failure:
+                        self.metrics.step_failed(name, failure.step.plugin.name)
                         _log_failure(failure, name, sid, "disconnect", ())
             finally:
                 self.connections.pop((name, sid), None)
@@ -164,8 +168,9 @@ class Dispatcher:
 
     def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
         def on_event(*args: Any) -> Any:
-            ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
-            run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
+            with self.metrics.timed_event(namespace, event):
+                ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
+                run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
             return ack_value(ctx)
 
         on_event.__name__ = f"on_{event}"
@@ -186,6 +191,8 @@ class Dispatcher:
                        args: tuple, steps: list[CompiledStep] | None = None) -> Any:
         """Log the failure and run the on_error steps for that client alone."""
         _log_failure(exc, namespace, sid, event, args)
+        if isinstance(exc, StepFailed):
+            self.metrics.step_failed(namespace, exc.step.plugin.name)
         if steps is None:
             compiled = self.compiled.namespaces.get(namespace)
             steps = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
@@ -194,6 +201,7 @@ class Dispatcher:
         try:
             run_steps(steps, ctx)
         except StepFailed as second:
+            self.metrics.step_failed(namespace, second.step.plugin.name)
             _log_failure(second, namespace, sid, "on_error", args)
             return None
         return ack_value(ctx)

@@ -18,6 +18,7 @@ from .compiler import CompiledRouter
 from .dispatch import Dispatcher
 from .managers import create_manager
 from .web import register_pages
+from .operations import install_operations
 
 
 class UnknownNamespace(python_socketio.Namespace):
@@ -80,4 +81,6 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
     socketio.server.register_namespace(UnknownNamespace("*"))
     register_pages(app, socketio, compiled)  # the demo page and the console, if the config asks
-    return RouterApp(app, socketio, dispatcher, compiled)
+    router = RouterApp(app, socketio, dispatcher, compiled)
+    install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop
+    return router
