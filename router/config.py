@@ -64,6 +64,17 @@ Steps = Annotated[list[StepSpec], BeforeValidator(_as_step_list)]
 AuthRules = Annotated[list[StepSpec], BeforeValidator(lambda v: _as_step_list(v, allow_group=True))]
 
 
+class AdminUIConfig(_Strict):
+    """The official Socket.IO Admin UI, through python-socketio's ``server.instrument()``."""
+
+    username: str = "admin"
+    password: str = Field(..., min_length=1)  # write ${ENV}: `check --strict` warns otherwise
+    namespace: str = "/admin"
+    # "development" reports every event and room change to the UI, at a cost on each message.
+    mode: Literal["development", "production"] = "production"
+    read_only: bool = False
+
+
 class ServerConfig(_Strict):
     """How the server listens, and the Flask-SocketIO / python-socketio server options."""
 
@@ -93,6 +104,11 @@ class ServerConfig(_Strict):
     console: bool = False
     # Who may use the protected HTTP endpoints (router/api_key.py); write "${ROUTER_API_KEY}".
     api_key: str | None = None
+    # Operations (see README "Operations")
+    log_format: Literal["text", "json"] = "text"
+    admin_ui: AdminUIConfig | None = None
+    shutdown_timeout: float = Field(5, gt=0)  # seconds clients get to leave on SIGTERM
+    shutdown_reconnect: bool = True  # close transports so clients reconnect (to the next server)
 
     @field_validator("path")
     @classmethod
@@ -148,3 +164,11 @@ class RouterConfig(_Strict):
                 raise ValueError(f"namespace {name!r} must start with '/', e.g. '/{name}'")
         # `/chat:` with nothing under it is a namespace with no events, not an error.
         return {name: ({} if body is None else body) for name, body in namespaces.items()}
+
+    @model_validator(mode="after")
+    def _admin_namespace_free(self) -> "RouterConfig":
+        admin = self.server.admin_ui
+        if admin is not None and admin.namespace in self.namespaces:
+            raise ValueError(f"server.admin_ui.namespace {admin.namespace!r} is also declared under "
+                             f"namespaces:; give the Admin UI another one, e.g. namespace: /socket-admin")
+        return self

@@ -2,16 +2,20 @@
 
 Two defaults differ from ``socketio.run``: sockets get TCP_NODELAY (a reply
 followed by an ack otherwise waits ~40 ms on delayed ACKs), and eventlet is not
-capped at 1,024 concurrent connections.
+capped at 1,024 concurrent connections. SIGTERM and SIGINT stop gracefully in
+every mode (router/shutdown.py).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Callable
 
+from . import shutdown
 from .loader import RouterApp
+from .operations import operations_of
 
 log = logging.getLogger("socketio_router")
 
@@ -33,16 +37,22 @@ def listen_socket(host: str, port: int, nodelay: bool) -> socket.socket:
     return sock
 
 
-def serve(router: RouterApp, host: str, port: int, ready: Ready | None = None) -> None:
-    """Serve until interrupted. ``ready(host, port)`` is called once the socket listens."""
+def serve(router: RouterApp, host: str, port: int, ready: Ready | None = None,
+          sock: socket.socket | None = None) -> None:
+    """Serve until SIGTERM / SIGINT, then stop gracefully (see router/shutdown.py) and return.
+
+    ``ready(host, port)`` is called once the socket listens. ``sock`` is an already
+    listening socket (the --reload supervisor hands its own to each child).
+    """
     server = router.compiled.config.server
     mode = router.socketio.async_mode
+    sock = sock or listen_socket(host, port, server.tcp_nodelay)
     if mode == "eventlet":
-        _serve_eventlet(router, host, port, server.tcp_nodelay, server.max_connections, ready)
+        _serve_eventlet(router, sock, host, server.max_connections, ready)
     elif mode == "gevent":
-        _serve_gevent(router, host, port, server.tcp_nodelay, server.max_connections, ready)
+        _serve_gevent(router, sock, host, server.max_connections, ready)
     else:
-        _serve_threading(router, host, port, server.tcp_nodelay, ready)
+        _serve_threading(router, sock, host, ready)
 
 
 def _announce(ready: Ready | None, sock: socket.socket, host: str) -> None:
@@ -51,18 +61,34 @@ def _announce(ready: Ready | None, sock: socket.socket, host: str) -> None:
         ready(host, port)
 
 
-def _serve_eventlet(router, host, port, nodelay, max_connections, ready) -> None:
+def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
     import eventlet
     import eventlet.wsgi
+    from eventlet.hubs import get_hub
 
-    sock = listen_socket(host, port, nodelay)
     green = eventlet.greenio.GreenSocket(sock)
+    # Our own pool, so a graceful stop can end the connections that outlive the goodbyes.
+    pool = eventlet.GreenPool(max_connections or UNCAPPED)
+    main = eventlet.getcurrent()
+
+    def stop_accepting() -> None:
+        # eventlet.wsgi.server leaves its accept loop on SystemExit, then waits for the pool.
+        get_hub().schedule_call_global(0, main.throw, SystemExit)
+
+    def stop_server(grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while pool.running() and time.monotonic() < deadline:
+            eventlet.sleep(0.02)
+        for thread in list(pool.coroutines_running):
+            thread.kill()
+
+    shutdown.on_stop_signal_eventlet(
+        lambda signum: operations_of(router).stop.run(signum, stop_accepting, stop_server))
     _announce(ready, sock, host)
-    eventlet.wsgi.server(green, router.app, log_output=False, debug=False,
-                         max_size=max_connections or UNCAPPED)
+    eventlet.wsgi.server(green, router.app, log_output=False, debug=False, custom_pool=pool)
 
 
-def _serve_gevent(router, host, port, nodelay, max_connections, ready) -> None:
+def _serve_gevent(router, sock, host, max_connections, ready) -> None:
     from gevent import pywsgi
     from gevent.pool import Pool
 
@@ -71,17 +97,22 @@ def _serve_gevent(router, host, port, nodelay, max_connections, ready) -> None:
         handler = {"handler_class": WebSocketHandler}
     except ImportError:  # WebSocket then comes from simple-websocket
         handler = {}
-    sock = listen_socket(host, port, nodelay)
     spawn = Pool(max_connections) if max_connections else "default"
     server = pywsgi.WSGIServer(sock, router.app, log=None, spawn=spawn, **handler)
+    shutdown.on_stop_signal_gevent(
+        lambda signum: operations_of(router).stop.run(signum, server.close,
+                                                     lambda grace: server.stop(timeout=grace)))
     _announce(ready, sock, host)
     server.serve_forever()
 
 
-def _serve_threading(router, host, port, nodelay, ready) -> None:
+def _serve_threading(router, sock, host, ready) -> None:
     from werkzeug.serving import make_server
 
-    sock = listen_socket(host, port, nodelay)
     server = make_server(host, sock.getsockname()[1], router.app, threaded=True, fd=sock.fileno())
+    # New sessions already get 503 while draining; the accept loop ends with the server.
+    shutdown.on_stop_signal_threading(
+        lambda signum: operations_of(router).stop.run(signum, lambda: None,
+                                                     lambda grace: server.shutdown()))
     _announce(ready, sock, host)
     server.serve_forever()
