@@ -1,4 +1,4 @@
-"""The command line: ``serve`` (the default) and ``check``.
+"""The command line: ``serve`` (the default), ``check``, ``schema`` and ``test``.
 
 Config problems print as one message with file, line, YAML path and hint, and
 exit 2 without a traceback. Only light modules are imported at the top: ``serve``
@@ -15,7 +15,8 @@ import warnings
 from .errors import StartupError
 
 EXIT_CONFIG = 2
-COMMANDS = ("serve", "check")
+EXIT_WARNINGS = 1  # check --strict found risky settings; test: a scenario failed
+COMMANDS = ("serve", "check", "schema", "test")
 
 # Eventlet announces its maintenance status on import; our users chose it through the config.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -32,8 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port, 0 for any free one (overrides server.port)")
     serve.add_argument("--console", action="store_true", default=None,
                        help="serve the live console at /console (sets server.console: true)")
+    serve.add_argument("--reload", action="store_true",
+                       help="restart when the config or a plugin changes; a broken edit keeps the "
+                            "running server")
     check = commands.add_parser("check", help="validate the config and print its routing table")
     check.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
+    check.add_argument("--strict", action="store_true",
+                       help=f"also warn about risky settings, and exit {EXIT_WARNINGS} if there are any")
+    schema = commands.add_parser("schema", help="print the JSON Schema of the config, plugins included")
+    schema.add_argument("--plugins-dir", metavar="DIR",
+                        help="include the plugins of DIR (default: ./plugins if it exists)")
+    schema.add_argument("--config", metavar="FILE", help="include the plugins of this config's plugins_dir")
+    test = commands.add_parser("test", help="run the scenarios of .test.yaml files against their config")
+    test.add_argument("files", nargs="+", metavar="FILE", help="scenario files, e.g. configs/chat.test.yaml")
     return parser
 
 
@@ -45,6 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return check(args)
+        if args.command == "schema":
+            from .schema import schema_command
+
+            return schema_command(args)
+        if args.command == "test":
+            from .scenarios import scenarios_command
+
+            return scenarios_command(args.files)
+        if args.reload:
+            from .reloader import supervise
+
+            return supervise(args)
         return serve(args)
     except StartupError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -58,7 +82,9 @@ def check(args) -> int:
 
     compiled = load_router(args.config)
     print(routing_table(compiled))
-    return 0
+    from .risky_settings import report_risks
+
+    return report_risks(compiled, args.strict)
 
 
 def routing_table(compiled) -> str:
@@ -96,14 +122,16 @@ def serve(args) -> int:
     overrides = {"host": args.host, "port": args.port, "console": args.console}
     compiled = load_source(source, overrides)
     server = compiled.config.server
-    configure_logging(server.log_level)
+    configure_logging(server.log_level, server.log_format)
     router = create_app(compiled)
 
     def ready(host: str, port: int) -> None:
         print(f"socketio-router listening on http://{host}:{port} "
               f"(async_mode={router.socketio.async_mode}, config={args.config})", flush=True)
 
-    serve_forever(router, server.host, server.port, ready)
+    from .reloader import inherited_socket
+
+    serve_forever(router, server.host, server.port, ready, sock=inherited_socket())
     return 0
 
 
@@ -118,8 +146,11 @@ def _monkey_patch(mode: str) -> None:
         monkey.patch_all()
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, log_format: str = "text") -> None:
+    from .log_format import make_formatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(make_formatter(log_format))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     # python-socketio / engineio log every packet at INFO when their logger is on.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
