@@ -41,6 +41,7 @@ class ConfigSource:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     env_paths: set[Path] = field(default_factory=set)
+    env_defaults: set[Path] = field(default_factory=set)  # where ${VAR:-default} used its default
 
     def line_of(self, path: Path) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -180,6 +181,7 @@ class _Builder:
             if name in self.environ:
                 return self.environ[name]
             if default is not None:
+                self.source.env_defaults.add(path)
                 return default
             self.problems.append(self.source.problem(
                 path, f"environment variable {name} is not set",
