@@ -285,6 +285,9 @@ class ScenarioRun:
         if received is None:
             raise ScenarioFailure("no ack: the server did not answer the callback",
                                   "hint: an event answers callbacks with an ack step")
+        if not received:  # e.g. on_error steps ran and none of them was an ack
+            raise ScenarioFailure("the server answered the callback with no value",
+                                  "expected: " + _dump(action.ack))
         value = received[0] if len(received) == 1 else received
         if value != action.ack:
             raise ScenarioFailure("the ack differs", _diff(action.ack, value))

@@ -60,7 +60,7 @@ def config_schema(registry: Registry) -> dict:
 
     schema = {"$schema": SCHEMA_DIALECT, "title": "socketio-router config", **root, "$defs": defs}
     schema = _rewrite(schema, None)
-    _namespace_rules(schema, defs)
+    _namespace_rules(schema, schema["$defs"])
     return schema
 
 

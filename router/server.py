@@ -23,6 +23,7 @@ log = logging.getLogger("socketio_router")
 UNCAPPED = 1_000_000
 
 Ready = Callable[[str, int], None]
+SHUTDOWN_LOG_WAIT = 2.0  # seconds serve waits, once the server is down, for the stop's last log line
 
 
 def listen_socket(host: str, port: int, nodelay: bool) -> socket.socket:
@@ -71,21 +72,20 @@ def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
     pool = eventlet.GreenPool(max_connections or UNCAPPED)
     main = eventlet.getcurrent()
 
-    def stop_accepting() -> None:
+    def stop_server(grace: float) -> None:
         # eventlet.wsgi.server leaves its accept loop on SystemExit, then waits for the pool.
         get_hub().schedule_call_global(0, main.throw, SystemExit)
-
-    def stop_server(grace: float) -> None:
         deadline = time.monotonic() + grace
         while pool.running() and time.monotonic() < deadline:
             eventlet.sleep(0.02)
         for thread in list(pool.coroutines_running):
             thread.kill()
 
-    shutdown.on_stop_signal_eventlet(
-        lambda signum: operations_of(router).stop.run(signum, stop_accepting, stop_server))
+    stop = operations_of(router).stop
+    shutdown.on_stop_signal_eventlet(lambda signum: stop.run(signum, stop_server))
     _announce(ready, sock, host)
     eventlet.wsgi.server(green, router.app, log_output=False, debug=False, custom_pool=pool)
+    stop.finished.wait(SHUTDOWN_LOG_WAIT)
 
 
 def _serve_gevent(router, sock, host, max_connections, ready) -> None:
@@ -99,20 +99,19 @@ def _serve_gevent(router, sock, host, max_connections, ready) -> None:
         handler = {}
     spawn = Pool(max_connections) if max_connections else "default"
     server = pywsgi.WSGIServer(sock, router.app, log=None, spawn=spawn, **handler)
-    shutdown.on_stop_signal_gevent(
-        lambda signum: operations_of(router).stop.run(signum, server.close,
-                                                     lambda grace: server.stop(timeout=grace)))
+    stop = operations_of(router).stop
+    shutdown.on_stop_signal_gevent(lambda signum: stop.run(signum, lambda grace: server.stop(timeout=grace)))
     _announce(ready, sock, host)
     server.serve_forever()
+    stop.finished.wait(SHUTDOWN_LOG_WAIT)
 
 
 def _serve_threading(router, sock, host, ready) -> None:
     from werkzeug.serving import make_server
 
     server = make_server(host, sock.getsockname()[1], router.app, threaded=True, fd=sock.fileno())
-    # New sessions already get 503 while draining; the accept loop ends with the server.
-    shutdown.on_stop_signal_threading(
-        lambda signum: operations_of(router).stop.run(signum, lambda: None,
-                                                     lambda grace: server.shutdown()))
+    stop = operations_of(router).stop
+    shutdown.on_stop_signal_threading(lambda signum: stop.run(signum, lambda grace: server.shutdown()))
     _announce(ready, sock, host)
     server.serve_forever()
+    stop.finished.wait(SHUTDOWN_LOG_WAIT)

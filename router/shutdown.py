@@ -4,15 +4,17 @@ The sequence, the same in every async mode:
 
 1. ``draining`` turns on: ``/readyz`` answers 503 and new Engine.IO handshakes get
    503, so a load balancer and reconnecting clients go elsewhere.
-2. The server stops accepting connections (eventlet and gevent close the accept
-   loop; threading relies on the 503).
-3. Every client is closed with a protocol goodbye, never a TCP reset: with
+2. Every client is closed with a protocol goodbye, never a TCP reset: with
    ``shutdown_reconnect`` (the default) an Engine.IO CLOSE, after which clients
    reconnect by themselves (socket.io-client reports "transport close"); without
    it a Socket.IO DISCONNECT first, which clients treat as final ("io server
    disconnect"). The namespaces' on_disconnect steps run as usual.
-4. Once the goodbyes are flushed, or ``shutdown_timeout`` has passed, the server
-   stops and ``serve`` returns.
+3. Once the goodbyes are flushed, or ``shutdown_timeout`` has passed, the server
+   stops accepting and ends its connections, and ``serve`` returns.
+
+The accept loop keeps running until step 3 on purpose: eventlet's loop shuts down
+the sockets of "idle" connections when it ends, and an upgraded WebSocket counts as
+idle there, so ending it first would cut clients off before their goodbye.
 
 The work runs in a green thread or a thread started by the signal, never inside
 the signal handler itself: under eventlet a handler runs in whatever greenlet the
@@ -42,38 +44,51 @@ class GracefulStop:
         self.timeout = timeout
         self.reconnect = reconnect
         self._started = threading.Event()  # plain Event: under eventlet it is green too
+        self.finished = threading.Event()
 
     @property
     def draining(self) -> bool:
         return self._started.is_set()
 
-    def run(self, signum: int, stop_accepting: Callable[[], None],
-            stop_server: Callable[[float], None]) -> None:
-        """The whole sequence; called once per process, in a green thread or a thread."""
+    def run(self, signum: int, stop_server: Callable[[float], None]) -> None:
+        """The whole sequence; called once per process, in a green thread or a thread.
+
+        ``stop_server(grace)`` ends the accept loop and, within ``grace`` seconds,
+        the connections left; ``serve`` then waits for :attr:`finished`.
+        """
         if self._started.is_set():
-            return
+            return  # a second signal (Ctrl-C twice, a supervisor's SIGTERM) changes nothing
         self._started.set()
         started = time.monotonic()
         deadline = started + self.timeout
-        clients = len(self.socketio.server.eio.sockets)
-        log.info("%s: shutting down, closing %d client connection(s) (timeout %gs)",
-                 signal.Signals(signum).name, clients, self.timeout)
         try:
-            stop_accepting()
-        except Exception:  # the goodbyes still matter more than a clean accept loop
-            log.exception("stopping the accept loop failed")
-        left = self.close_clients(deadline)
-        if left:
-            log.warning("shutdown: %d client connection(s) did not close within %gs", left, self.timeout)
-        stop_server(max(deadline - time.monotonic(), 0) + SERVER_STOP_GRACE)
-        log.info("shutdown complete in %.2fs", time.monotonic() - started)
+            clients = len(self.socketio.server.eio.sockets)
+            log.info("%s: shutting down, closing %d client connection(s) (timeout %gs)",
+                     signal.Signals(signum).name, clients, self.timeout)
+            left = self.close_clients(deadline)
+            if left:
+                log.warning("shutdown: %d client connection(s) did not close within %gs",
+                            left, self.timeout)
+            self.socketio.server.shutdown()  # python-socketio's own background tasks
+            stop_server(SERVER_STOP_GRACE)
+            log.info("shutdown complete in %.2fs", time.monotonic() - started)
+        finally:
+            self.finished.set()
 
     def close_clients(self, deadline: float) -> int:
-        """Close every Engine.IO connection in parallel; how many were still closing at ``deadline``."""
+        """Send every client its goodbye, wait until they have it, then close the sessions.
+
+        Returns how many clients had not fetched their goodbye by ``deadline``. The
+        goodbye is queued first and the session closed only once its queue is
+        empty: Engine.IO refuses requests of a closed session, so a long-polling
+        client whose session closed first would never receive it.
+        """
+        from engineio import packet as eio_packet
+
         server = self.socketio.server
         eio = server.eio
         if not self.reconnect:
-            # A Socket.IO DISCONNECT per namespace first: clients take it as final.
+            # A Socket.IO DISCONNECT per namespace: clients take it as final.
             for namespace in list(server.manager.get_namespaces()):
                 for sid, _ in list(server.manager.get_participants(namespace, None)):
                     try:
@@ -81,25 +96,26 @@ class GracefulStop:
                     except Exception:
                         log.exception("shutdown: disconnecting %s from %s failed", sid, namespace)
         sockets = list(eio.sockets.values())
-        eio.sockets = {}
-        pending = [len(sockets)]
-        lock = threading.Lock()
-
-        def close(socket) -> None:
+        # Not both goodbyes: socket.io-client acts on an Engine.IO CLOSE at once but on a
+        # Socket.IO packet one tick later, so a CLOSE in the same payload would win.
+        for socket in sockets if self.reconnect else ():
             try:
-                # wait=True returns once the CLOSE packet has left the send queue.
-                socket.close(reason=eio.reason.SERVER_DISCONNECT)
+                socket.send(eio_packet.Packet(eio_packet.CLOSE))
+            except Exception:  # already closed by its client meanwhile
+                pass
+        waiting = sockets
+        while waiting and time.monotonic() < deadline:
+            eio.sleep(0.02)
+            waiting = [s for s in waiting if not s.closed and s.queue.qsize() > 0]
+        for socket in sockets:
+            try:
+                # abort: the CLOSE packet is already out; this runs the disconnect handlers
+                # (on_disconnect steps) and ends the session.
+                socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
             except Exception:
                 log.exception("shutdown: closing %s failed", socket.sid)
-            finally:
-                with lock:
-                    pending[0] -= 1
-
-        for socket in sockets:
-            eio.start_background_task(close, socket)
-        while pending[0] > 0 and time.monotonic() < deadline:
-            eio.sleep(0.02)
-        return pending[0]
+            eio.sockets.pop(socket.sid, None)
+        return len(waiting)
 
 
 def refuse_new_sessions(wsgi_app, stop: GracefulStop, path: str):
