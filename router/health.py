@@ -87,8 +87,11 @@ def health_blueprint(metrics: RouterMetrics, config_file: str, namespaces: list[
 
     @blueprint.get("/metrics")
     def prometheus():
-        from prometheus_client import CONTENT_TYPE_LATEST
+        from prometheus_client import exposition
 
-        return Response(metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+        # The 0.0.4 text format is read by every Prometheus version; with our ASCII names
+        # its body is the same as 1.0.0's, which older servers do not know.
+        content_type = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4", exposition.CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), content_type=content_type)
 
     return blueprint

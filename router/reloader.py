@@ -78,7 +78,8 @@ class Child:
         if args.host:
             argv += ["--host", args.host]
         env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno()), "PYTHONUNBUFFERED": "1"}
-        self.ready = threading.Event()
+        self.listening = threading.Event()
+        self.settled = threading.Event()  # it listens, or its output ended (it exited)
         self.process = subprocess.Popen(argv, env=env, pass_fds=(sock.fileno(),),
                                         stdout=subprocess.PIPE, text=True)
         threading.Thread(target=self._relay, daemon=True).start()
@@ -88,13 +89,14 @@ class Child:
             sys.stdout.write(line)
             sys.stdout.flush()
             if READY_MARK in line:
-                self.ready.set()
-        self.ready.set()  # ended: unblock whoever waits
+                self.listening.set()
+                self.settled.set()
+        self.settled.set()
 
     def wait_ready(self, timeout: float) -> bool:
-        """True once it listens; False if it exited or did not listen in time."""
-        self.ready.wait(timeout)
-        return self.process.poll() is None and self.ready.is_set()
+        """True once it listens; False if it exited first or did not listen in time."""
+        self.settled.wait(timeout)
+        return self.listening.is_set() and self.process.poll() is None
 
     def stop(self) -> int:
         """SIGTERM (a graceful stop), then SIGKILL if it outlives :data:`STOP_TIMEOUT`."""

@@ -1,0 +1,144 @@
+"""/healthz, /readyz and /metrics: in-process for the content, against real processes with real brokers."""
+
+from __future__ import annotations
+
+import signal
+import socket as socketlib
+
+import pytest
+import requests
+import socketio
+from prometheus_client.parser import text_string_to_metric_families
+
+CHAT = """
+namespaces:
+  /chat:
+    auth:
+      - token: {values: [s3cret]}
+    events:
+      ping: {ack: {data: pong}}
+      join:
+        - room.join: {room: "{{ data.room }}"}
+"""
+
+
+def samples(text: str) -> dict:
+    """{(name, frozenset(labels)): value} of a Prometheus exposition."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def value(found: dict, name: str, **labels) -> float | None:
+    return found.get((name, frozenset(labels.items())))
+
+
+def free_port() -> int:
+    with socketlib.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- in-process ---------------------------------------------------------------------------------
+
+def test_metrics_count_connections_events_failures_and_refusals(build_router, connect, refusal):
+    router = build_router(CHAT)
+    alice = connect(router, "/chat", auth={"token": "s3cret"})
+    bob = connect(router, "/chat", auth={"token": "s3cret"})
+    for _ in range(3):
+        assert alice.emit("ping", callback=True, namespace="/chat") == "pong"
+    alice.emit("join", {"no": "room"}, namespace="/chat")
+    assert refusal(router, "/chat", auth={"token": "wrong"})["rule"] == "token"
+    bob.disconnect(namespace="/chat")
+    router.dispatcher.metrics.event_dropped("/chat", "ping", "rate")
+
+    response = router.app.test_client().get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    found = samples(response.get_data(as_text=True))
+    assert value(found, "socketio_router_connected_clients", namespace="/chat") == 1
+    assert value(found, "socketio_router_events_received_total", namespace="/chat", event="ping") == 3
+    assert value(found, "socketio_router_events_received_total", namespace="/chat", event="join") == 1
+    assert value(found, "socketio_router_steps_failed_total", namespace="/chat", plugin="room.join") == 1
+    assert value(found, "socketio_router_connects_refused_total", namespace="/chat", rule="token") == 1
+    assert value(found, "socketio_router_events_dropped_total", namespace="/chat", event="ping",
+                 reason="rate") == 1
+    assert value(found, "socketio_router_handler_seconds_count", namespace="/chat", event="ping") == 3
+
+
+def test_each_app_has_its_own_registry(build_router, connect):
+    first, second = build_router(CHAT), build_router(CHAT)
+    connect(first, "/chat", auth={"token": "s3cret"}).emit("ping", namespace="/chat")
+    found = samples(second.app.test_client().get("/metrics").get_data(as_text=True))
+    assert value(found, "socketio_router_events_received_total", namespace="/chat", event="ping") is None
+    assert value(found, "socketio_router_connected_clients", namespace="/chat") == 0
+
+
+def test_healthz_and_readyz_without_a_broker(build_router):
+    client = build_router(CHAT, filename="chat.yaml").app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "alive"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json() == {"status": "ready", "config": "chat.yaml", "namespaces": ["/chat"]}
+
+
+def test_readyz_is_503_while_shutting_down(build_router):
+    from router.operations import operations_of
+
+    router = build_router(CHAT)
+    operations_of(router).stop._started.set()
+    response = router.app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["shutdown"] == "in progress"
+    # and a new Socket.IO session is turned away, so clients go to another server
+    handshake = router.app.test_client().get("/socket.io/?EIO=4&transport=polling")
+    assert handshake.status_code == 503
+
+
+# -- real processes -----------------------------------------------------------------------------
+
+def test_the_three_endpoints_of_a_running_router(write_config, router_process):
+    router = router_process(write_config(CHAT))
+    assert requests.get(router.url + "/healthz", timeout=5).json() == {"status": "alive"}
+    ready = requests.get(router.url + "/readyz", timeout=5)
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+    client = socketio.Client(reconnection=False)
+    client.connect(router.url, namespaces=["/chat"], auth={"token": "s3cret"}, wait_timeout=10)
+    assert client.call("ping", namespace="/chat", timeout=10) == "pong"
+    intruder = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        intruder.connect(router.url, namespaces=["/chat"], auth={"token": "nope"}, wait_timeout=10)
+
+    metrics = requests.get(router.url + "/metrics", timeout=5)
+    found = samples(metrics.text)
+    assert value(found, "socketio_router_connected_clients", namespace="/chat") == 1
+    assert value(found, "socketio_router_events_received_total", namespace="/chat", event="ping") == 1
+    assert value(found, "socketio_router_connects_refused_total", namespace="/chat", rule="token") == 1
+    client.disconnect()
+    router.signal(signal.SIGTERM)
+    assert router.wait(10) == 0
+
+
+@pytest.mark.parametrize("broker, url", [
+    ("redis", "redis://127.0.0.1:6379/0"),
+    ("rabbitmq", "amqp://guest:guest@127.0.0.1:5672//"),
+])
+def test_readyz_reports_a_reachable_broker(write_config, router_process, broker, url):
+    router = router_process(write_config(CHAT + f"server: {{message_queue: '{url}'}}\n"))
+    ready = requests.get(router.url + "/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["broker"] == f"{url.split(':')[0]} reachable", broker
+
+
+def test_readyz_is_503_when_the_broker_is_unreachable(write_config, router_process):
+    port = free_port()  # nothing listens there
+    router = router_process(write_config(CHAT + f"server: {{message_queue: 'redis://127.0.0.1:{port}/0'}}\n"))
+    ready = requests.get(router.url + "/readyz", timeout=10)
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "not ready"
+    assert body["broker"].startswith("redis unreachable: ConnectionError")
+    assert requests.get(router.url + "/healthz", timeout=5).status_code == 200, "alive all the same"
