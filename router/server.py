@@ -23,7 +23,6 @@ log = logging.getLogger("socketio_router")
 UNCAPPED = 1_000_000
 
 Ready = Callable[[str, int], None]
-SHUTDOWN_LOG_WAIT = 2.0  # seconds serve waits, once the server is down, for the stop's last log line
 
 
 def listen_socket(host: str, port: int, nodelay: bool) -> socket.socket:
@@ -67,14 +66,17 @@ def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
     import eventlet.wsgi
     from eventlet.hubs import get_hub
 
-    green = eventlet.greenio.GreenSocket(sock)
+    listener = shutdown.ParkingListener(eventlet.greenio.GreenSocket(sock))
     # Our own pool, so a graceful stop can end the connections that outlive the goodbyes.
     pool = eventlet.GreenPool(max_connections or UNCAPPED)
     main = eventlet.getcurrent()
 
+    def stop_accepting() -> None:
+        get_hub().schedule_call_global(0, main.throw, shutdown.StopAccepting)
+
     def stop_server(grace: float) -> None:
-        # eventlet.wsgi.server leaves its accept loop on SystemExit, then waits for the pool.
-        get_hub().schedule_call_global(0, main.throw, SystemExit)
+        # The parked accept loop raises SystemExit: eventlet.wsgi.server then waits for the pool.
+        listener.release()
         deadline = time.monotonic() + grace
         while pool.running() and time.monotonic() < deadline:
             eventlet.sleep(0.02)
@@ -82,10 +84,10 @@ def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
             thread.kill()
 
     stop = operations_of(router).stop
-    shutdown.on_stop_signal_eventlet(lambda signum: stop.run(signum, stop_server))
+    shutdown.on_stop_signal_eventlet(lambda signum: stop.run(signum, stop_accepting, stop_server))
     _announce(ready, sock, host)
-    eventlet.wsgi.server(green, router.app, log_output=False, debug=False, custom_pool=pool)
-    stop.finished.wait(SHUTDOWN_LOG_WAIT)
+    eventlet.wsgi.server(listener, router.app, log_output=False, debug=False, custom_pool=pool)
+    stop.finished.wait(stop.longest)
 
 
 def _serve_gevent(router, sock, host, max_connections, ready) -> None:
@@ -100,10 +102,13 @@ def _serve_gevent(router, sock, host, max_connections, ready) -> None:
     spawn = Pool(max_connections) if max_connections else "default"
     server = pywsgi.WSGIServer(sock, router.app, log=None, spawn=spawn, **handler)
     stop = operations_of(router).stop
-    shutdown.on_stop_signal_gevent(lambda signum: stop.run(signum, lambda grace: server.stop(timeout=grace)))
+    # stop_accepting() leaves serve_forever running (close() would end it, and its handlers
+    # one second later); stop() then ends the connections left.
+    shutdown.on_stop_signal_gevent(
+        lambda signum: stop.run(signum, server.stop_accepting, lambda grace: server.stop(timeout=grace)))
     _announce(ready, sock, host)
     server.serve_forever()
-    stop.finished.wait(SHUTDOWN_LOG_WAIT)
+    stop.finished.wait(stop.longest)
 
 
 def _serve_threading(router, sock, host, ready) -> None:
@@ -111,7 +116,9 @@ def _serve_threading(router, sock, host, ready) -> None:
 
     server = make_server(host, sock.getsockname()[1], router.app, threaded=True, fd=sock.fileno())
     stop = operations_of(router).stop
-    shutdown.on_stop_signal_threading(lambda signum: stop.run(signum, lambda grace: server.shutdown()))
+    # shutdown() ends the accept loop; the connections' threads live on for their goodbyes
+    # while this thread waits for the stop to finish.
+    shutdown.on_stop_signal_threading(lambda signum: stop.run(signum, server.shutdown, lambda grace: None))
     _announce(ready, sock, host)
     server.serve_forever()
-    stop.finished.wait(SHUTDOWN_LOG_WAIT)
+    stop.finished.wait(stop.longest)

@@ -4,17 +4,19 @@ The sequence, the same in every async mode:
 
 1. ``draining`` turns on: ``/readyz`` answers 503 and new Engine.IO handshakes get
    503, so a load balancer and reconnecting clients go elsewhere.
-2. Every client is closed with a protocol goodbye, never a TCP reset: with
+2. The server stops accepting connections, without touching the ones it has (under
+   ``--reload`` the next server, on the same socket, accepts them from then on).
+3. Every client is closed with a protocol goodbye, never a TCP reset: with
    ``shutdown_reconnect`` (the default) an Engine.IO CLOSE, after which clients
    reconnect by themselves (socket.io-client reports "transport close"); without
    it a Socket.IO DISCONNECT first, which clients treat as final ("io server
    disconnect"). The namespaces' on_disconnect steps run as usual.
-3. Once the goodbyes are flushed, or ``shutdown_timeout`` has passed, the server
-   stops accepting and ends its connections, and ``serve`` returns.
+4. Once the goodbyes are flushed, or ``shutdown_timeout`` has passed, the server
+   ends its connections and ``serve`` returns.
 
-The accept loop keeps running until step 3 on purpose: eventlet's loop shuts down
-the sockets of "idle" connections when it ends, and an upgraded WebSocket counts as
-idle there, so ending it first would cut clients off before their goodbye.
+eventlet's accept loop shuts down the sockets of "idle" connections when it ends,
+and an upgraded WebSocket counts as idle there, so under eventlet step 2 parks the
+loop (:class:`ParkingListener`) and only step 4 ends it.
 
 The work runs in a green thread or a thread started by the signal, never inside
 the signal handler itself: under eventlet a handler runs in whatever greenlet the
@@ -47,14 +49,21 @@ class GracefulStop:
         self.finished = threading.Event()
 
     @property
+    def longest(self) -> float:
+        """The most a stop can take, for ``serve`` to wait for its end."""
+        return self.timeout + SERVER_STOP_GRACE + 1.0
+
+    @property
     def draining(self) -> bool:
         return self._started.is_set()
 
-    def run(self, signum: int, stop_server: Callable[[float], None]) -> None:
+    def run(self, signum: int, stop_accepting: Callable[[], None],
+            stop_server: Callable[[float], None]) -> None:
         """The whole sequence; called once per process, in a green thread or a thread.
 
-        ``stop_server(grace)`` ends the accept loop and, within ``grace`` seconds,
-        the connections left; ``serve`` then waits for :attr:`finished`.
+        ``stop_accepting()`` stops taking new connections and leaves the others alone;
+        ``stop_server(grace)`` ends the server and, within ``grace`` seconds, the
+        connections left. ``serve`` then waits for :attr:`finished`.
         """
         if self._started.is_set():
             return  # a second signal (Ctrl-C twice, a supervisor's SIGTERM) changes nothing
@@ -65,6 +74,7 @@ class GracefulStop:
             clients = len(self.socketio.server.eio.sockets)
             log.info("%s: shutting down, closing %d client connection(s) (timeout %gs)",
                      signal.Signals(signum).name, clients, self.timeout)
+            stop_accepting()
             left = self.close_clients(deadline)
             if left:
                 log.warning("shutdown: %d client connection(s) did not close within %gs",
@@ -116,6 +126,39 @@ class GracefulStop:
                 log.exception("shutdown: closing %s failed", socket.sid)
             eio.sockets.pop(socket.sid, None)
         return len(waiting)
+
+
+class StopAccepting(Exception):
+    """Thrown into the greenlet blocked in accept() to park it (see ParkingListener)."""
+
+
+class ParkingListener:
+    """A listening green socket whose accept() can be parked, for eventlet.wsgi.server.
+
+    Throwing :class:`StopAccepting` into the greenlet blocked in ``accept()`` parks it
+    until :meth:`release`; it then raises SystemExit, which ends eventlet's accept loop.
+    Everything else is the wrapped socket's.
+    """
+
+    def __init__(self, green_socket):
+        self._socket = green_socket
+        import eventlet.event
+
+        self._released = eventlet.event.Event()
+
+    def accept(self):
+        try:
+            return self._socket.accept()
+        except StopAccepting:
+            self._released.wait()
+            raise SystemExit from None
+
+    def release(self) -> None:
+        if not self._released.ready():
+            self._released.send(True)
+
+    def __getattr__(self, name):
+        return getattr(self._socket, name)
 
 
 def refuse_new_sessions(wsgi_app, stop: GracefulStop, path: str):
