@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .admin_ui import attach_admin_ui
 from .health import health_blueprint
 from .metrics import RouterMetrics
-from .shutdown import GracefulStop, refuse_new_sessions
+from .shutdown import GracefulStop, RefuseNewSessions
 
 EXTENSION = "socketio_router.operations"
 
@@ -29,7 +29,7 @@ def install_operations(router) -> Operations:
     router.app.register_blueprint(health_blueprint(
         metrics, router.compiled.source.file, list(router.compiled.namespaces),
         server.message_queue, lambda: stop.draining))
-    router.app.wsgi_app = refuse_new_sessions(router.app.wsgi_app, stop, server.path)
+    router.app.wsgi_app = RefuseNewSessions(router.app.wsgi_app, stop, server.path)
     operations = Operations(metrics, stop)
     if server.admin_ui is not None:
         operations.admin_ui = attach_admin_ui(router.socketio, server.admin_ui)

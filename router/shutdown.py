@@ -161,22 +161,28 @@ class ParkingListener:
         return getattr(self._socket, name)
 
 
-def refuse_new_sessions(wsgi_app, stop: GracefulStop, path: str):
+class RefuseNewSessions:
     """WSGI middleware: while draining, a new Engine.IO handshake (no ``sid``) gets 503.
 
     Requests of existing sessions pass, so polling clients still receive their goodbye.
+    Attributes are the wrapped app's (Flask-SocketIO's middleware keeps ``engineio_path``).
     """
-    prefix = "/" + path.strip("/")
 
-    def middleware(environ, start_response):
-        if stop.draining and environ.get("PATH_INFO", "").startswith(prefix) \
+    def __init__(self, wsgi_app, stop: GracefulStop, path: str):
+        self.wsgi_app = wsgi_app
+        self.stop = stop
+        self.prefix = "/" + path.strip("/")
+
+    def __call__(self, environ, start_response):
+        if self.stop.draining and environ.get("PATH_INFO", "").startswith(self.prefix) \
                 and "sid=" not in environ.get("QUERY_STRING", ""):
             start_response("503 Service Unavailable", [("Content-Type", "text/plain"),
                                                        ("Connection", "close")])
             return [b"shutting down\n"]
-        return wsgi_app(environ, start_response)
+        return self.wsgi_app(environ, start_response)
 
-    return middleware
+    def __getattr__(self, name):
+        return getattr(self.wsgi_app, name)
 
 
 # -- signal wiring, one per async mode ----------------------------------------------------------
