@@ -77,6 +77,8 @@ class Child:
         argv = [sys.executable, "-c", CHILD_MAIN, "serve", "--config", args.config]
         if args.host:
             argv += ["--host", args.host]
+        if getattr(args, "console", None):
+            argv.append("--console")
         env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno()), "PYTHONUNBUFFERED": "1"}
         self.listening = threading.Event()
         self.settled = threading.Event()  # it listens, or its output ended (it exited)
