@@ -70,6 +70,8 @@ def routing_table(compiled) -> str:
             continue
         rules = ", ".join(check.name for check in namespace.auth) or "open"
         lines.append(f"{name}  auth: {rules}")
+        if namespace.policy is not None and namespace.policy.describe():
+            lines.append(f"  limits: {namespace.policy.describe()}")
         rows = [("on_connect", namespace.on_connect), *namespace.events.items(),
                 ("on_disconnect", namespace.on_disconnect)]
         if namespace.on_error is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .abuse_policy import NamespacePolicy, compile_policies
 from .config import NamespaceConfig, RouterConfig, StepSpec
 from .diagnostics import problems_from_validation, suggest
 from .errors import Problem, StartupError
@@ -61,6 +62,7 @@ class CompiledNamespace:
     events: dict[str, list[CompiledStep]] = field(default_factory=dict)
     on_error: list[CompiledStep] | None = None
     config: NamespaceConfig | None = None
+    policy: NamespacePolicy | None = None  # rate, payload, schema and rooms limits (abuse_policy)
 
 
 @dataclass
@@ -78,6 +80,7 @@ def compile_router(config: RouterConfig, source: ConfigSource, registry: Registr
     namespaces = {}
     for name, namespace in config.namespaces.items():
         namespaces[name] = compiler.namespace(name, namespace, ("namespaces", name))
+    compiler.problems.extend(compile_policies(config, source, registry, namespaces))
     default_error = compiler.steps(config.on_error if config.on_error is not None else DEFAULT_ON_ERROR,
                                    ("on_error",), ERROR_NAMES, "on_error")
     compiler.problems.extend(check_pages(config, source))
@@ -103,8 +106,11 @@ class _Compiler:
         compiled.on_connect = self.steps(namespace.on_connect, path + ("on_connect",), EVENT_NAMES, "on_connect")
         compiled.on_disconnect = self.steps(namespace.on_disconnect, path + ("on_disconnect",),
                                             EVENT_NAMES, "on_disconnect")
-        for event, specs in namespace.events.items():
-            compiled.events[event] = self.steps(specs, path + ("events", event), EVENT_NAMES, "event")
+        for event, spec in namespace.events.items():
+            event_path = path + ("events", event)
+            if event_path + ("steps",) in self.source.lines:  # written in full: {steps: [...], ...}
+                event_path += ("steps",)
+            compiled.events[event] = self.steps(spec.steps, event_path, EVENT_NAMES, "event")
         if namespace.on_error is not None:
             compiled.on_error = self.steps(namespace.on_error, path + ("on_error",), ERROR_NAMES, "on_error")
         return compiled

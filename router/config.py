@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from .config_limits import EventRate, NamespaceRate, RoomsConfig
+
 RESERVED_EVENTS = ("connect", "disconnect", "connect_error")
 
 
@@ -63,6 +65,19 @@ def _as_step_list(value: Any, *, allow_group: bool = False) -> Any:
 Steps = Annotated[list[StepSpec], BeforeValidator(_as_step_list)]
 AuthRules = Annotated[list[StepSpec], BeforeValidator(lambda v: _as_step_list(v, allow_group=True))]
 
+# The keys of an event written in full: `name: {steps: [...], rate: 5/s, schema: {...}}`.
+EVENT_KEYS = ("steps", "rate", "schema", "max_payload_bytes", "rooms")
+
+
+def _event_form(value: Any) -> Any:
+    """The short forms (a list of steps, or one step) become ``{steps: ...}``.
+
+    Short forms are parsed here so their errors keep the event's own location.
+    """
+    if isinstance(value, dict) and set(value) & set(EVENT_KEYS):
+        return value
+    return {"steps": _as_step_list(value)}
+
 
 class ServerConfig(_Strict):
     """How the server listens, and the Flask-SocketIO / python-socketio server options."""
@@ -100,6 +115,19 @@ class ServerConfig(_Strict):
         return value.strip("/") or "socket.io"
 
 
+class EventConfig(_Strict):
+    """One event: its steps, and the abuse controls that override the namespace's for it."""
+
+    steps: Steps
+    rate: EventRate | None = None
+    schema_: dict[str, Any] | bool | str | None = Field(None, alias="schema")
+    max_payload_bytes: int | None = Field(None, gt=0)
+    rooms: RoomsConfig | None = None
+
+
+Event = Annotated[EventConfig, BeforeValidator(_event_form)]
+
+
 class NamespaceConfig(_Strict):
     """One namespace: its door (auth), its lifecycle steps and its events."""
 
@@ -107,8 +135,13 @@ class NamespaceConfig(_Strict):
     auth: AuthRules = Field(default_factory=list)
     on_connect: Steps = Field(default_factory=list)
     on_disconnect: Steps = Field(default_factory=list)
-    events: dict[str, Steps] = Field(default_factory=dict)
+    events: dict[str, Event] = Field(default_factory=dict)
     on_error: Steps | None = None
+    # Abuse controls (see README "Abuse controls"); an event's own settings override these.
+    rooms: RoomsConfig | None = None
+    rate: NamespaceRate | None = None
+    max_payload_bytes: int | None = Field(None, gt=0)
+    unknown_events: Literal["ignore", "error"] = "ignore"
 
     @field_validator("events")
     @classmethod
@@ -125,6 +158,15 @@ class NamespaceConfig(_Strict):
                             or self.auth):
             raise ValueError("a namespace mounted from a class handles its own events; remove "
                              "auth, events, on_connect, on_disconnect and on_error, or remove class")
+        return self
+
+    @model_validator(mode="after")
+    def _limits_need_routed_events(self) -> "NamespaceConfig":
+        # rooms: is enforced where clients enter rooms, so it holds for class namespaces too.
+        if self.class_ and (self.rate or self.max_payload_bytes
+                            or "unknown_events" in self.model_fields_set):
+            raise ValueError("rate, max_payload_bytes and unknown_events apply to the namespace's "
+                             "YAML events; a class namespace enforces its own")
         return self
 
 

@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 
 import flask
 
+from .admission import Admission
 from .compiler import AuthCheck, CompiledNamespace, CompiledRouter, CompiledStep
 from .errors import StepError
 from .refusal import Refused
@@ -71,6 +72,7 @@ class Dispatcher:
         self.compiled = compiled
         self.socketio = socketio
         self.connections: dict[tuple[str, str], Connection] = {}
+        self.admission = Admission(compiled, socketio)  # rate, payload, schema, unknown events
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -79,8 +81,11 @@ class Dispatcher:
 
         def on_connect(auth: Any = None) -> bool:
             request = flask.request
+            if self.admission.is_forged("connect", name, request.sid):
+                return None
             ctx = ConnectContext(name, request.sid, auth, request.environ)
             try:
+                self.admission.admit_connect(name, ctx)
                 identity = self.authorize(namespace, ctx)
             except Refused as refusal:
                 log.info("refused %s on %s from %s: rule=%s reason=%s", request.sid, name,
@@ -147,6 +152,8 @@ class Dispatcher:
 
         def on_disconnect(*reason: Any) -> None:
             sid = flask.request.sid
+            if self.admission.is_forged("disconnect", name, sid):
+                return
             try:
                 if namespace.on_disconnect:
                     ctx = self._context(name, sid, "disconnect", ())
@@ -156,6 +163,7 @@ class Dispatcher:
                         _log_failure(failure, name, sid, "disconnect", ())
             finally:
                 self.connections.pop((name, sid), None)
+                self.admission.forget(name, sid)
                 log.info("disconnect %s from %s%s", sid, name, f" ({reason[0]})" if reason else "")
 
         return on_disconnect
@@ -163,7 +171,11 @@ class Dispatcher:
     # -- events ---------------------------------------------------------------------------
 
     def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
+        gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
+
         def on_event(*args: Any) -> Any:
+            if gate is not None and not gate.admit(flask.request.sid, args):
+                return None  # refused: the sender got an error event
             ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
             run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
             return ack_value(ctx)
@@ -190,6 +202,8 @@ class Dispatcher:
             compiled = self.compiled.namespaces.get(namespace)
             steps = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
         message = exc.client_message if isinstance(exc, StepFailed) else "internal error"
+        if isinstance(exc, StepError):  # raised outside a step, e.g. a class namespace's refused room
+            message = str(exc)
         ctx = self._context(namespace, sid, event or "", args, error=message)
         try:
             run_steps(steps, ctx)

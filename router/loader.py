@@ -64,6 +64,7 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     socketio = SocketIO(app, **options)
     dispatcher = Dispatcher(compiled, socketio)
     manager.after_connect = dispatcher.after_connect
+    manager.rooms_policy = dispatcher.admission.rooms_policy
 
     for namespace in compiled.namespaces.values():
         if namespace.class_ref:
@@ -75,6 +76,8 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         for event, steps in namespace.events.items():
             socketio.on_event(event, dispatcher.event_handler(namespace.name, event, steps),
                               namespace=namespace.name)
+        socketio.on_event("*", dispatcher.admission.unknown_event_handler(namespace.name),
+                          namespace=namespace.name)
         if namespace.on_error is not None:
             socketio.on_error(namespace.name)(dispatcher.error_handler(namespace.on_error))
     socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
