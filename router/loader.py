@@ -17,6 +17,7 @@ from flask_socketio import SocketIO
 from .compiler import CompiledRouter
 from .dispatch import Dispatcher
 from .managers import create_manager
+from .packet_guard import CheckedPacket, guard_packets
 from .web import register_pages
 
 
@@ -58,10 +59,12 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         path=server.path,
         namespaces="*",  # undeclared namespaces reach UnknownNamespace and are refused by name
         client_manager=manager,
+        serializer=CheckedPacket,  # malformed packets close their connection (packet_guard)
     )
     if server.transports:
         options["transports"] = server.transports
     socketio = SocketIO(app, **options)
+    guard_packets(socketio.server)
     dispatcher = Dispatcher(compiled, socketio)
     manager.after_connect = dispatcher.after_connect
     manager.rooms_policy = dispatcher.admission.rooms_policy
