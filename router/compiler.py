@@ -13,7 +13,7 @@ from .config import NamespaceConfig, RouterConfig, StepSpec
 from .diagnostics import problems_from_validation, suggest
 from .errors import Problem, StartupError
 from .pages import check_pages
-from .plugin_api import AUTH_RULE, STEP, PluginSpec
+from .plugin_api import AUTH_RULE, FILE_READER, STEP, PluginSpec
 from .registry import Registry
 from .templates import ERROR_NAMES, EVENT_NAMES, TemplateEngine, TemplateProblem
 from .yaml_source import ConfigSource
@@ -74,9 +74,13 @@ class CompiledRouter:
     on_error: list[CompiledStep]
 
 
-def compile_router(config: RouterConfig, source: ConfigSource, registry: Registry) -> CompiledRouter:
-    """Compile every namespace; raise one :class:`StartupError` listing every problem."""
-    compiler = _Compiler(source, registry)
+def compile_router(config: RouterConfig, source: ConfigSource, registry: Registry,
+                   read_file=None) -> CompiledRouter:
+    """Compile every namespace; raise one :class:`StartupError` listing every problem.
+
+    ``read_file(path) -> FileText`` reads the files plugin options name (the loader's).
+    """
+    compiler = _Compiler(source, registry, read_file)
     namespaces = {}
     for name, namespace in config.namespaces.items():
         namespaces[name] = compiler.namespace(name, namespace, ("namespaces", name))
@@ -90,9 +94,10 @@ def compile_router(config: RouterConfig, source: ConfigSource, registry: Registr
 
 
 class _Compiler:
-    def __init__(self, source: ConfigSource, registry: Registry):
+    def __init__(self, source: ConfigSource, registry: Registry, read_file=None):
         self.source = source
         self.registry = registry
+        self.validation_context = {FILE_READER: read_file} if read_file else None
         self.engine = TemplateEngine()
         self.problems: list[Problem] = []
 
@@ -153,7 +158,7 @@ class _Compiler:
     def _options(self, plugin: PluginSpec, raw: dict[str, Any], path: tuple,
                  names: frozenset) -> tuple[BaseModel | None, dict]:
         try:
-            options = plugin.options.model_validate(raw)
+            options = plugin.options.model_validate(raw, context=self.validation_context)
         except ValidationError as exc:
             self.problems.extend(problems_from_validation(exc, self.source, path, plugin.options,
                                                           what="option"))
