@@ -55,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def check(args) -> int:
     from .config_loader import load_router
+    from .security_warnings import security_warnings
 
     compiled = load_router(args.config)
     print(routing_table(compiled))
+    for warning in security_warnings(compiled):
+        print(f"warning: {warning.render()}", file=sys.stderr)
     return 0
 
 
@@ -93,12 +96,15 @@ def serve(args) -> int:
 
     from .config_loader import load_source
     from .loader import create_app
+    from .security_warnings import security_warnings
     from .server import serve as serve_forever
 
     overrides = {"host": args.host, "port": args.port, "console": args.console}
     compiled = load_source(source, overrides)
     server = compiled.config.server
     configure_logging(server.log_level)
+    for warning in security_warnings(compiled):
+        logging.getLogger("socketio_router").warning(warning.render())
     router = create_app(compiled)
 
     def ready(host: str, port: int) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
 
 from .config_limits import EventRate, NamespaceRate, RoomsConfig
 
@@ -85,6 +86,8 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=0, le=65535)
     async_mode: Literal["eventlet", "gevent", "threading"] = "eventlet"
+    # Declared before cors_allowed_origins so its validator can see it.
+    cors_allow_any_origin: bool = False
     # None: same origin only. "*" allows every origin and must be written on purpose.
     cors_allowed_origins: list[str] | Literal["*"] | None = None
     cors_credentials: bool = True
@@ -108,6 +111,20 @@ class ServerConfig(_Strict):
     console: bool = False
     # Who may use the protected HTTP endpoints (router/api_key.py); write "${ROUTER_API_KEY}".
     api_key: str | None = None
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _any_origin_on_purpose(cls, origins: Any, info: ValidationInfo) -> Any:
+        # engine.io reads "*", a list holding "*", and an empty list (no origin check at all)
+        # as "any web page may connect with its visitors' cookies".
+        if origins is not None and (origins == "*" or "*" in origins or not origins) \
+                and not info.data.get("cors_allow_any_origin"):
+            written = "an empty list" if origins == [] else repr(origins)
+            raise ValueError(f"{written} lets any web page connect to this server; "
+                             f"add cors_allow_any_origin: true next to it if that is what you want, "
+                             f"list your sites' origins (e.g. [\"https://app.example.com\"]), "
+                             f"or remove the key for same-origin only")
+        return origins
 
     @field_validator("path")
     @classmethod

@@ -1,5 +1,5 @@
 """Abuse controls, in-process: rooms, rate, payload size, schemas, unknown and forged events,
-template injection, and the startup errors of each section."""
+template injection, CORS, and the startup errors of each section."""
 
 from __future__ import annotations
 
@@ -630,6 +630,40 @@ def test_client_data_is_never_compiled_as_a_template(build_router, connect):
                                        "'__class__' of 'dict' object is unsafe")
 
 
+# -- CORS ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("origins, written", [('"*"', "'*'"), ('["*"]', "['*']"),
+                                              ('["https://a.example", "*"]', "['https://a.example', '*']"),
+                                              ("[]", "an empty list")])
+def test_any_origin_needs_an_explicit_opt_in(origins, written):
+    text = startup_error(f"""
+        server:
+          cors_allowed_origins: {origins}
+        namespaces:
+          /a: {{}}
+        """)
+    assert f"limits.yaml:2: server.cors_allowed_origins: {written} lets any web page connect to this " \
+           f"server; add cors_allow_any_origin: true next to it if that is what you want" in text
+
+
+def test_check_warns_about_any_origin(write_config):
+    path = write_config("""
+        server:
+          cors_allowed_origins: "*"
+          cors_allow_any_origin: true
+        namespaces:
+          /a:
+            rate: 5/s
+            events: {e: echo}
+        """)
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {path}:2: server.cors_allowed_origins: any web page may open a Socket.IO " \
+           f"connection to this server with its visitors' cookies (cors_allow_any_origin is true)" \
+           in result.stderr
+    assert "/a  auth: open\n  limits: rate 5/s (burst 5)\n" in result.stdout
+
+
 def test_check_lists_the_limits(write_config):
     path = write_config(SCHEMAS + """
       /secure:
@@ -651,6 +685,11 @@ def test_check_lists_the_limits(write_config):
            "^room- at most 3, unknown events: error, own limits: join (rate 1/s (burst 1), rooms " \
            "matching ^room- at most 5)" in result.stdout
     assert "warning" not in result.stderr
+
+
+def test_same_origin_stays_the_default(build_router):
+    router = build_router("namespaces: {/a: {}}")
+    assert router.socketio.server.eio.cors_allowed_origins is None
 
 
 def test_abuse_logs_once_per_window(rated, connect, caplog):
