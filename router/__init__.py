@@ -10,6 +10,7 @@ import importlib
 _EXPORTS = {
     "ConnectContext": "plugin_api", "NoOptions": "plugin_api", "Options": "plugin_api",
     "StepContext": "plugin_api", "auth_rule": "plugin_api", "step": "plugin_api",
+    "ConfigFile": "plugin_api", "FileText": "plugin_api",
     "Refused": "refusal", "StartupError": "errors", "StepError": "errors",
 }
 

@@ -79,11 +79,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def check(args) -> int:
     from .config_loader import load_router
+    from .security_warnings import security_warnings
 
     compiled = load_router(args.config)
     print(routing_table(compiled))
     from .risky_settings import report_risks
 
+    if not args.strict:  # --strict lists these among every risky setting
+        for warning in security_warnings(compiled):
+            print(f"warning: {warning.render()}", file=sys.stderr)
     return report_risks(compiled, args.strict)
 
 
@@ -96,6 +100,8 @@ def routing_table(compiled) -> str:
             continue
         rules = ", ".join(check.name for check in namespace.auth) or "open"
         lines.append(f"{name}  auth: {rules}")
+        if namespace.policy is not None and namespace.policy.describe():
+            lines.append(f"  limits: {namespace.policy.describe()}")
         rows = [("on_connect", namespace.on_connect), *namespace.events.items(),
                 ("on_disconnect", namespace.on_disconnect)]
         if namespace.on_error is not None:
@@ -117,12 +123,15 @@ def serve(args) -> int:
 
     from .config_loader import load_source
     from .loader import create_app
+    from .security_warnings import security_warnings
     from .server import serve as serve_forever
 
     overrides = {"host": args.host, "port": args.port, "console": args.console}
     compiled = load_source(source, overrides)
     server = compiled.config.server
     configure_logging(server.log_level, server.log_format)
+    for warning in security_warnings(compiled):
+        logging.getLogger("socketio_router").warning(warning.render())
     router = create_app(compiled)
 
     def ready(host: str, port: int) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .abuse_policy import NamespacePolicy, compile_policies
 from .config import NamespaceConfig, RouterConfig, StepSpec
 from .diagnostics import problems_from_validation, suggest
 from .errors import Problem, StartupError
 from .pages import check_pages
-from .plugin_api import AUTH_RULE, STEP, PluginSpec
+from .plugin_api import AUTH_RULE, FILE_READER, STEP, PluginSpec
 from .registry import Registry
 from .templates import ERROR_NAMES, EVENT_NAMES, TemplateEngine, TemplateProblem
 from .yaml_source import ConfigSource
@@ -61,6 +62,7 @@ class CompiledNamespace:
     events: dict[str, list[CompiledStep]] = field(default_factory=dict)
     on_error: list[CompiledStep] | None = None
     config: NamespaceConfig | None = None
+    policy: NamespacePolicy | None = None  # rate, payload, schema and rooms limits (abuse_policy)
 
 
 @dataclass
@@ -72,12 +74,17 @@ class CompiledRouter:
     on_error: list[CompiledStep]
 
 
-def compile_router(config: RouterConfig, source: ConfigSource, registry: Registry) -> CompiledRouter:
-    """Compile every namespace; raise one :class:`StartupError` listing every problem."""
-    compiler = _Compiler(source, registry)
+def compile_router(config: RouterConfig, source: ConfigSource, registry: Registry,
+                   read_file=None) -> CompiledRouter:
+    """Compile every namespace; raise one :class:`StartupError` listing every problem.
+
+    ``read_file(path) -> FileText`` reads the files plugin options name (the loader's).
+    """
+    compiler = _Compiler(source, registry, read_file)
     namespaces = {}
     for name, namespace in config.namespaces.items():
         namespaces[name] = compiler.namespace(name, namespace, ("namespaces", name))
+    compiler.problems.extend(compile_policies(config, source, registry, namespaces))
     default_error = compiler.steps(config.on_error if config.on_error is not None else DEFAULT_ON_ERROR,
                                    ("on_error",), ERROR_NAMES, "on_error")
     compiler.problems.extend(check_pages(config, source))
@@ -87,9 +94,10 @@ def compile_router(config: RouterConfig, source: ConfigSource, registry: Registr
 
 
 class _Compiler:
-    def __init__(self, source: ConfigSource, registry: Registry):
+    def __init__(self, source: ConfigSource, registry: Registry, read_file=None):
         self.source = source
         self.registry = registry
+        self.validation_context = {FILE_READER: read_file} if read_file else None
         self.engine = TemplateEngine()
         self.problems: list[Problem] = []
 
@@ -103,8 +111,11 @@ class _Compiler:
         compiled.on_connect = self.steps(namespace.on_connect, path + ("on_connect",), EVENT_NAMES, "on_connect")
         compiled.on_disconnect = self.steps(namespace.on_disconnect, path + ("on_disconnect",),
                                             EVENT_NAMES, "on_disconnect")
-        for event, specs in namespace.events.items():
-            compiled.events[event] = self.steps(specs, path + ("events", event), EVENT_NAMES, "event")
+        for event, spec in namespace.events.items():
+            event_path = path + ("events", event)
+            if event_path + ("steps",) in self.source.lines:  # written in full: {steps: [...], ...}
+                event_path += ("steps",)
+            compiled.events[event] = self.steps(spec.steps, event_path, EVENT_NAMES, "event")
         if namespace.on_error is not None:
             compiled.on_error = self.steps(namespace.on_error, path + ("on_error",), ERROR_NAMES, "on_error")
         return compiled
@@ -147,7 +158,7 @@ class _Compiler:
     def _options(self, plugin: PluginSpec, raw: dict[str, Any], path: tuple,
                  names: frozenset) -> tuple[BaseModel | None, dict]:
         try:
-            options = plugin.options.model_validate(raw)
+            options = plugin.options.model_validate(raw, context=self.validation_context)
         except ValidationError as exc:
             self.problems.extend(problems_from_validation(exc, self.source, path, plugin.options,
                                                           what="option"))

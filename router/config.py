@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
+
+from .config_limits import EventRate, NamespaceRate, RoomsConfig
 
 RESERVED_EVENTS = ("connect", "disconnect", "connect_error")
 
@@ -63,6 +66,19 @@ def _as_step_list(value: Any, *, allow_group: bool = False) -> Any:
 Steps = Annotated[list[StepSpec], BeforeValidator(_as_step_list)]
 AuthRules = Annotated[list[StepSpec], BeforeValidator(lambda v: _as_step_list(v, allow_group=True))]
 
+# The keys of an event written in full: `name: {steps: [...], rate: 5/s, schema: {...}}`.
+EVENT_KEYS = ("steps", "rate", "schema", "max_payload_bytes", "rooms")
+
+
+def _event_form(value: Any) -> Any:
+    """The short forms (a list of steps, or one step) become ``{steps: ...}``.
+
+    Short forms are parsed here so their errors keep the event's own location.
+    """
+    if isinstance(value, dict) and set(value) & set(EVENT_KEYS):
+        return value
+    return {"steps": _as_step_list(value)}
+
 
 class AdminUIConfig(_Strict):
     """The official Socket.IO Admin UI, through python-socketio's ``server.instrument()``."""
@@ -81,6 +97,8 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=0, le=65535)
     async_mode: Literal["eventlet", "gevent", "threading"] = "eventlet"
+    # Declared before cors_allowed_origins so its validator can see it.
+    cors_allow_any_origin: bool = False
     # None: same origin only. "*" allows every origin and must be written on purpose.
     cors_allowed_origins: list[str] | Literal["*"] | None = None
     cors_credentials: bool = True
@@ -110,10 +128,37 @@ class ServerConfig(_Strict):
     shutdown_timeout: float = Field(5, gt=0)  # seconds clients get to leave on SIGTERM
     shutdown_reconnect: bool = True  # close transports so clients reconnect (to the next server)
 
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _any_origin_on_purpose(cls, origins: Any, info: ValidationInfo) -> Any:
+        # engine.io reads "*", a list holding "*", and an empty list (no origin check at all)
+        # as "any web page may connect with its visitors' cookies".
+        if origins is not None and (origins == "*" or "*" in origins or not origins) \
+                and not info.data.get("cors_allow_any_origin"):
+            written = "an empty list" if origins == [] else repr(origins)
+            raise ValueError(f"{written} lets any web page connect to this server; "
+                             f"add cors_allow_any_origin: true next to it if that is what you want, "
+                             f"list your sites' origins (e.g. [\"https://app.example.com\"]), "
+                             f"or remove the key for same-origin only")
+        return origins
+
     @field_validator("path")
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/") or "socket.io"
+
+
+class EventConfig(_Strict):
+    """One event: its steps, and the abuse controls that override the namespace's for it."""
+
+    steps: Steps
+    rate: EventRate | None = None
+    schema_: dict[str, Any] | bool | str | None = Field(None, alias="schema")
+    max_payload_bytes: int | None = Field(None, gt=0)
+    rooms: RoomsConfig | None = None
+
+
+Event = Annotated[EventConfig, BeforeValidator(_event_form)]
 
 
 class NamespaceConfig(_Strict):
@@ -123,8 +168,13 @@ class NamespaceConfig(_Strict):
     auth: AuthRules = Field(default_factory=list)
     on_connect: Steps = Field(default_factory=list)
     on_disconnect: Steps = Field(default_factory=list)
-    events: dict[str, Steps] = Field(default_factory=dict)
+    events: dict[str, Event] = Field(default_factory=dict)
     on_error: Steps | None = None
+    # Abuse controls (see README "Abuse controls"); an event's own settings override these.
+    rooms: RoomsConfig | None = None
+    rate: NamespaceRate | None = None
+    max_payload_bytes: int | None = Field(None, gt=0)
+    unknown_events: Literal["ignore", "error"] = "ignore"
 
     @field_validator("events")
     @classmethod
@@ -141,6 +191,15 @@ class NamespaceConfig(_Strict):
                             or self.auth):
             raise ValueError("a namespace mounted from a class handles its own events; remove "
                              "auth, events, on_connect, on_disconnect and on_error, or remove class")
+        return self
+
+    @model_validator(mode="after")
+    def _limits_need_routed_events(self) -> "NamespaceConfig":
+        # rooms: is enforced where clients enter rooms, so it holds for class namespaces too.
+        if self.class_ and (self.rate or self.max_payload_bytes
+                            or "unknown_events" in self.model_fields_set):
+            raise ValueError("rate, max_payload_bytes and unknown_events apply to the namespace's "
+                             "YAML events; a class namespace enforces its own")
         return self
 
 

@@ -15,6 +15,7 @@ from .compiler import CompiledRouter, compile_router
 from .config import RouterConfig
 from .diagnostics import problems_from_validation
 from .errors import StartupError
+from .plugin_api import FileText
 from .registry import Registry
 from .yaml_source import ConfigSource, read_config_file
 
@@ -45,7 +46,22 @@ def load_source(source: ConfigSource, overrides: dict | None = None) -> Compiled
         config = RouterConfig.model_validate(data)
     except ValidationError as exc:
         raise StartupError(problems_from_validation(exc, source, (), RouterConfig)) from None
-    return compile_router(config, source, registry)
+    return compile_router(config, source, registry, read_file=read_named_file)
+
+
+def read_named_file(path: str) -> FileText:
+    """A file a plugin option names (a key file), read once at startup.
+
+    Relative paths start from the working directory, as for plugins_dir. A
+    ValueError becomes a problem located at the option that names the file.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return FileText(os.path.abspath(path), handle.read())
+    except FileNotFoundError:
+        raise ValueError(f"file {path!r} not found (relative paths start from {os.getcwd()})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path!r}: {exc}") from None
 
 
 def build_registry(source: ConfigSource, plugins_dir) -> Registry:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 
 import flask
 
+from .admission import Admission
 from .compiler import AuthCheck, CompiledNamespace, CompiledRouter, CompiledStep
 from .errors import StepError
 from .metrics import RouterMetrics
@@ -73,6 +74,8 @@ class Dispatcher:
         self.socketio = socketio
         self.connections: dict[tuple[str, str], Connection] = {}
         self.metrics = RouterMetrics(compiled.namespaces, lambda: socketio.server.manager.rooms)
+        # rate, payload size, schema and unknown events; what it drops is counted in the metrics
+        self.admission = Admission(compiled, socketio, on_drop=self.metrics.event_dropped)
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -81,8 +84,11 @@ class Dispatcher:
 
         def on_connect(auth: Any = None) -> bool:
             request = flask.request
+            if self.admission.is_forged("connect", name, request.sid):
+                return None
             ctx = ConnectContext(name, request.sid, auth, request.environ)
             try:
+                self.admission.admit_connect(name, ctx)
                 identity = self.authorize(namespace, ctx)
             except Refused as refusal:
                 log.info("refused %s on %s from %s: rule=%s reason=%s", request.sid, name,
@@ -150,6 +156,8 @@ class Dispatcher:
 
         def on_disconnect(*reason: Any) -> None:
             sid = flask.request.sid
+            if self.admission.is_forged("disconnect", name, sid):
+                return
             try:
                 if namespace.on_disconnect:
                     ctx = self._context(name, sid, "disconnect", ())
@@ -160,6 +168,7 @@ class Dispatcher:
                         _log_failure(failure, name, sid, "disconnect", ())
             finally:
                 self.connections.pop((name, sid), None)
+                self.admission.forget(name, sid)
                 log.info("disconnect %s from %s%s", sid, name, f" ({reason[0]})" if reason else "")
 
         return on_disconnect
@@ -167,8 +176,12 @@ class Dispatcher:
     # -- events ---------------------------------------------------------------------------
 
     def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
+        gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
+
         def on_event(*args: Any) -> Any:
             with self.metrics.timed_event(namespace, event):
+                if gate is not None and not gate.admit(flask.request.sid, args):
+                    return None  # refused: the sender got an error event
                 ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
                 run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
             return ack_value(ctx)
@@ -197,6 +210,8 @@ class Dispatcher:
             compiled = self.compiled.namespaces.get(namespace)
             steps = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
         message = exc.client_message if isinstance(exc, StepFailed) else "internal error"
+        if isinstance(exc, StepError):  # raised outside a step, e.g. a class namespace's refused room
+            message = str(exc)
         ctx = self._context(namespace, sid, event or "", args, error=message)
         try:
             run_steps(steps, ctx)

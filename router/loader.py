@@ -17,6 +17,7 @@ from flask_socketio import SocketIO
 from .compiler import CompiledRouter
 from .dispatch import Dispatcher
 from .managers import create_manager
+from .packet_guard import CheckedPacket, guard_packets
 from .web import register_pages
 from .operations import install_operations
 
@@ -59,12 +60,15 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         path=server.path,
         namespaces="*",  # undeclared namespaces reach UnknownNamespace and are refused by name
         client_manager=manager,
+        serializer=CheckedPacket,  # malformed packets close their connection (packet_guard)
     )
     if server.transports:
         options["transports"] = server.transports
     socketio = SocketIO(app, **options)
+    guard_packets(socketio.server)
     dispatcher = Dispatcher(compiled, socketio)
     manager.after_connect = dispatcher.after_connect
+    manager.rooms_policy = dispatcher.admission.rooms_policy
 
     for namespace in compiled.namespaces.values():
         if namespace.class_ref:
@@ -76,6 +80,8 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         for event, steps in namespace.events.items():
             socketio.on_event(event, dispatcher.event_handler(namespace.name, event, steps),
                               namespace=namespace.name)
+        socketio.on_event("*", dispatcher.admission.unknown_event_handler(namespace.name),
+                          namespace=namespace.name)
         if namespace.on_error is not None:
             socketio.on_error(namespace.name)(dispatcher.error_handler(namespace.on_error))
     socketio.on_error_default(dispatcher.error_handler(compiled.on_error))

@@ -12,6 +12,8 @@ from typing import Callable
 
 import socketio
 
+from .rooms_policy import RoomsGuardMixin
+
 log = logging.getLogger("socketio_router")
 
 
@@ -31,7 +33,7 @@ class AfterConnectMixin:
 
 
 def _with_hook(base: type) -> type:
-    return type(base.__name__, (AfterConnectMixin, base), {})
+    return type(base.__name__, (AfterConnectMixin, RoomsGuardMixin, base), {})
 
 
 def create_manager(message_queue: str | None, channel: str, write_only: bool = False):

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Mapping
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 from .errors import StepError
 from .refusal import Refused
 
 __all__ = ["Options", "NoOptions", "PluginSpec", "StepContext", "ConnectContext", "step",
-           "auth_rule", "Refused", "StepError", "SPEC_ATTRIBUTE"]
+           "auth_rule", "Refused", "StepError", "SPEC_ATTRIBUTE", "FileText", "ConfigFile"]
 
 SPEC_ATTRIBUTE = "__socketio_router_plugin__"
 STEP = "step"
@@ -38,6 +38,34 @@ class Options(BaseModel):
 
 class NoOptions(Options):
     """For plugins that take no options (``- disconnect``)."""
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A file named in a plugin's options (a key file), as read by the config loader at startup."""
+
+    path: str  # absolute
+    text: str
+
+
+FILE_READER = "read_file"  # the validation-context key of the loader's file reader
+
+
+def _file_from_loader(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, FileText):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"give the path of a file, got {type(value).__name__} {value!r}")
+    reader = (info.context or {}).get(FILE_READER)
+    if reader is None:  # options models do no I/O: only the loader reads files
+        raise ValueError("file options are read by the config loader; load the config with "
+                         "router.config_loader.load_router")
+    return reader(value)
+
+
+# An option naming a file: the YAML holds a path, the plugin gets its FileText. Read once, at
+# startup, by the loader; a missing file is a config error on that option's line.
+ConfigFile = Annotated[FileText, BeforeValidator(_file_from_loader)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .compiler import CompiledRouter
 from .errors import Problem
+from .security_warnings import security_warnings
 from .yaml_source import ConfigSource
 
 # Keys that hold secrets; `values` of a `token` rule too (see _is_secret).
@@ -27,11 +28,7 @@ def find_risks(compiled: CompiledRouter) -> list[Problem]:
     source = compiled.source
     config = compiled.config
     risks: list[Problem] = []
-    if config.server.cors_allowed_origins == "*":
-        risks.append(source.problem(
-            ("server", "cors_allowed_origins"),
-            "CORS allows every origin: any web page can open a connection with its visitors' cookies",
-            hint='list the origins that serve your pages, e.g. ["https://app.example.com"]'))
+    risks += security_warnings(compiled)  # CORS open to every origin
     for name, namespace in compiled.namespaces.items():
         if namespace.class_ref is None and not namespace.auth:
             risks.append(source.problem(

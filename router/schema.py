@@ -120,6 +120,9 @@ def _namespace_rules(schema: dict, defs: dict) -> None:
     events = defs.get("NamespaceConfig", {}).get("properties", {}).get("events")
     if isinstance(events, dict):
         events["propertyNames"] = {"not": {"enum": list(RESERVED_EVENTS)}}
+        # An event is written short (one step or a list) or in full ({steps: ..., rate: ...}).
+        events["additionalProperties"] = {"anyOf": [{"$ref": REF.format(model="Steps")},
+                                                    {"$ref": REF.format(model="EventConfig")}]}
 
 
 def schema_command(args) -> int:

@@ -75,15 +75,17 @@ def router_process():
 
 @pytest.fixture
 def refusal():
-    """``refusal(router_app, namespace, auth=None, headers=None, query_string=None)`` -> the
-    connect_error payload the server sent, or None if the client was accepted."""
+    """``refusal(router_app, namespace, auth=None, headers=None, query_string=None,
+    flask_test_client=None)`` -> the connect_error payload the server sent, or None if the
+    client was accepted. A Flask test client sets the environ (``environ_base["REMOTE_ADDR"]``)."""
     from socketio import packet
 
     def attempt(router_app, namespace, **kwargs):
         socketio = router_app.socketio
         # The test client installs its packet hook when created; create it on a namespace
         # that is never declared, then watch CONNECT_ERROR packets for the real attempt.
-        client = socketio.test_client(router_app.app, namespace="/__probe__")
+        client = socketio.test_client(router_app.app, namespace="/__probe__",
+                                      flask_test_client=kwargs.pop("flask_test_client", None))
         sent = socketio.server._send_packet
         errors = []
 

@@ -11,12 +11,14 @@ namespaces:
   /chat:
     auth:
       - token: {values: ["${ROUTER_TOKEN}"]}
+    rate: 20/s
     events:
       ping: {ack: {data: pong}}
 """
 
 RISKY = """
 server:
+  cors_allow_any_origin: true
   cors_allowed_origins: "*"
   secret_key: flask-secret-in-the-file
 namespaces:
@@ -44,15 +46,18 @@ def test_every_risky_setting_is_reported_with_its_line_and_a_hint(write_config):
     result = run_cli("check", "--config", str(path), "--strict")
     assert result.returncode == 1, result.stderr
     lines = result.stderr
-    assert (f"warning: {path}:2: server.cors_allowed_origins: CORS allows every origin" in lines)
-    assert f"warning: {path}:3: server.secret_key: a secret is written in the file" in lines
-    assert (f"warning: {path}:5: namespaces['/open']: namespace /open has no auth rules: anyone who "
+    assert (f"warning: {path}:3: server.cors_allowed_origins: any web page may open a Socket.IO "
+            f"connection to this server with its visitors' cookies (cors_allow_any_origin is true)") in lines
+    assert f"warning: {path}:4: server.secret_key: a secret is written in the file" in lines
+    assert (f"warning: {path}:6: namespaces['/open']: namespace /open has no auth rules: anyone who "
             f"can reach the server can connect") in lines
-    assert f"warning: {path}:10: namespaces['/chat'].auth[0].token.values[0]: a secret is written in the file" in lines
-    assert (f"warning: {path}:10: namespaces['/chat'].auth[0].token.values[1]: a secret falls back to "
+    assert f"warning: {path}:6: namespaces['/open']: namespace /open has no rate limit" in lines
+    assert f"warning: {path}:9: namespaces['/chat']: namespace /chat has no rate limit" in lines
+    assert f"warning: {path}:11: namespaces['/chat'].auth[0].token.values[0]: a secret is written in the file" in lines
+    assert (f"warning: {path}:11: namespaces['/chat'].auth[0].token.values[1]: a secret falls back to "
             f"the default written in the file (its variable is not set)") in lines
     assert "Hint: write it as ${NAME} and set NAME in the environment" in lines
-    assert "5 warning(s): risky for production (exit 1 under --strict)" in lines
+    assert "7 warning(s): risky for production (exit 1 under --strict)" in lines
     assert "/chat  auth: token" in result.stdout  # the routing table still prints
 
 
@@ -60,14 +65,18 @@ def test_a_set_variable_is_not_a_default_from_the_file(write_config):
     path = write_config(RISKY)
     result = run_cli("check", "--config", str(path), "--strict", env={"ROUTER_TOKEN": "from-env"})
     assert "values[1]" not in result.stderr
-    assert "4 warning(s)" in result.stderr
+    assert "6 warning(s)" in result.stderr
 
 
 def test_without_strict_check_passes_and_counts_the_warnings(write_config):
     path = write_config(RISKY)
     result = run_cli("check", "--config", str(path))
     assert result.returncode == 0
-    assert result.stderr.strip() == "5 risky setting(s); run check --strict to list them"
+    # the any-origin warning always prints; the rest are counted
+    first, second, last = result.stderr.strip().splitlines()
+    assert first.startswith(f"warning: {path}:3: server.cors_allowed_origins: any web page may open")
+    assert second.startswith("  Hint: list the origins of your sites instead")
+    assert last == "7 risky setting(s); run check --strict to list them"
 
 
 def test_a_password_in_the_message_queue_url_is_a_secret_in_the_file(write_config):

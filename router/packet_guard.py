@@ -1,0 +1,72 @@
+"""Malformed Socket.IO packets: one log line and the sender's connection closed.
+
+Left alone, python-socketio raises on a packet it cannot decode (truncated JSON,
+an event that is not ``[name, ...]``, a binary placeholder pointing nowhere) and
+engine.io logs a traceback, twice, for every such packet a client cares to send.
+The reference Node server closes the connection of a client that sends an invalid
+packet; so does the router. Well-formed packets pay one shape check.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from socketio import packet
+
+log = logging.getLogger("socketio_router")
+
+
+class MalformedPacket(ValueError):
+    """A packet no Socket.IO client sends; the connection it came on is closed."""
+
+
+class CheckedPacket(packet.Packet):
+    """python-socketio's packet (JSON, binary attachments) that refuses shapes the protocol forbids."""
+
+    def __init__(self, *args, encoded_packet=None, **kwargs):
+        if encoded_packet is not None and not encoded_packet:
+            # python-socketio would skip decoding and take it for an EVENT without data.
+            raise MalformedPacket("empty packet")
+        super().__init__(*args, encoded_packet=encoded_packet, **kwargs)
+
+    def decode(self, encoded_packet):
+        try:
+            attachments = super().decode(encoded_packet)
+        except (ValueError, TypeError, IndexError, RecursionError) as exc:
+            raise MalformedPacket(f"cannot decode: {exc}") from None
+        kind = self.packet_type
+        if kind in (packet.EVENT, packet.BINARY_EVENT):
+            if not (isinstance(self.data, list) and self.data and isinstance(self.data[0], str)):
+                raise MalformedPacket("an event must be a list starting with the event name, a string")
+        elif kind in (packet.ACK, packet.BINARY_ACK):
+            if not isinstance(self.data, list):
+                raise MalformedPacket("an acknowledgement must carry a list")
+        elif kind == packet.CONNECT_ERROR:
+            raise MalformedPacket("clients do not send CONNECT_ERROR")
+        elif kind not in (packet.CONNECT, packet.DISCONNECT):
+            raise MalformedPacket(f"unknown packet type {kind!r}")
+        return attachments
+
+    def add_attachment(self, attachment):
+        try:
+            return super().add_attachment(attachment)
+        except (ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
+            raise MalformedPacket(f"bad binary attachment: {exc}") from None
+
+
+def guard_packets(server) -> None:
+    """Make a python-socketio ``server`` (built with ``serializer=CheckedPacket``) close the
+    connection of a client that sends a malformed packet, logging one line for it."""
+    handle = server._handle_eio_message
+
+    def on_message(eio_sid, data):
+        try:
+            return handle(eio_sid, data)
+        except MalformedPacket as exc:
+            environ = server.environ.get(eio_sid) or {}
+            log.warning("malformed packet from %s (%s): %s; closing its connection", eio_sid,
+                        environ.get("REMOTE_ADDR", "?"), exc)
+            server._binary_packet.pop(eio_sid, None)
+            server.eio.disconnect(eio_sid)
+
+    server.eio.on("message", on_message)
