@@ -12,6 +12,7 @@ from typing import Callable
 
 import socketio
 
+from .message_queue import REDIS_SCHEMES, KombuQueue, RedisQueue, scheme_of
 from .rooms_policy import RoomsGuardMixin
 
 log = logging.getLogger("socketio_router")
@@ -38,15 +39,18 @@ def _with_hook(base: type) -> type:
 
 def create_manager(message_queue: str | None, channel: str, write_only: bool = False):
     """The in-process manager, or a message-queue manager chosen by URL scheme as
-    Flask-SocketIO does (redis:// and rediss:// to Redis, anything else through kombu)."""
+    Flask-SocketIO does (Redis URLs to Redis, anything else through kombu).
+
+    Redis and kombu get the managers of router/message_queue.py, which keep serving
+    local clients while the broker is away."""
     if not message_queue:
         return _with_hook(socketio.Manager)()
-    if message_queue.startswith(("redis://", "rediss://")):
-        base = socketio.RedisManager
+    if scheme_of(message_queue) in REDIS_SCHEMES:
+        base = RedisQueue
     elif message_queue.startswith("kafka://"):
         base = socketio.KafkaManager
     elif message_queue.startswith("zmq"):
         base = socketio.ZmqManager
     else:
-        base = socketio.KombuManager
+        base = KombuQueue
     return _with_hook(base)(message_queue, channel=channel, write_only=write_only)
