@@ -1,4 +1,5 @@
-"""The server's API key: who may use the HTTP endpoints that are not for everyone.
+"""The server's API key: who may use the HTTP endpoints that are not for everyone
+(the publish API, the console).
 
 A request presents the key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 Keys are compared in constant time, and an empty expected key never matches: a
@@ -7,6 +8,7 @@ Keys are compared in constant time, and an empty expected key never matches: a
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 
@@ -19,10 +21,15 @@ def presented_api_key(flask_request) -> str | None:
 
 
 def keys_match(presented: str | None, expected: str | None) -> bool:
-    """Whether ``presented`` is ``expected``, in constant time; False if either is empty."""
+    """Whether ``presented`` is ``expected``, in constant time; False if either is empty.
+
+    The digests are compared, not the keys: compare_digest on keys of different lengths
+    returns early, which would tell an attacker the key's length.
+    """
     if not presented or not expected:
         return False
-    return hmac.compare_digest(presented.encode(), expected.encode())
+    return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(),
+                               hashlib.sha256(expected.encode()).digest())
 
 
 def check_api_key(flask_request, expected: str | None) -> bool:

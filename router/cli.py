@@ -1,4 +1,4 @@
-"""The command line: ``serve`` (the default), ``check``, ``schema`` and ``test``.
+"""The command line: ``serve`` (the default), ``check``, ``schema``, ``test`` and ``emit``.
 
 Config problems print as one message with file, line, YAML path and hint, and
 exit 2 without a traceback. Only light modules are imported at the top: ``serve``
@@ -16,7 +16,7 @@ from .errors import StartupError
 
 EXIT_CONFIG = 2
 EXIT_WARNINGS = 1  # check --strict found risky settings; test: a scenario failed
-COMMANDS = ("serve", "check", "schema", "test")
+COMMANDS = ("serve", "check", "schema", "test", "emit")
 
 # Eventlet announces its maintenance status on import; our users chose it through the config.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true",
                        help="restart when the config or a plugin changes; a broken edit keeps the "
                             "running server")
+    serve.add_argument("--no-timers", dest="timers_enabled", action="store_const", const=False,
+                       help="do not run the config's timers here (sets server.timers_enabled: false)")
     check = commands.add_parser("check", help="validate the config and print its routing table")
     check.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
     check.add_argument("--strict", action="store_true",
@@ -46,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--config", metavar="FILE", help="include the plugins of this config's plugins_dir")
     test = commands.add_parser("test", help="run the scenarios of .test.yaml files against their config")
     test.add_argument("files", nargs="+", metavar="FILE", help="scenario files, e.g. configs/chat.test.yaml")
+    from .emit_command import add_emit_parser
+
+    add_emit_parser(commands)
     return parser
 
 
@@ -57,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return check(args)
+        if args.command == "emit":
+            from .emit_command import emit
+
+            return emit(args)
         if args.command == "schema":
             from .schema import schema_command
 
@@ -123,10 +132,12 @@ def serve(args) -> int:
 
     from .config_loader import load_source
     from .loader import create_app
+    from .message_queue import start_message_queue
     from .security_warnings import security_warnings
     from .server import serve as serve_forever
 
-    overrides = {"host": args.host, "port": args.port, "console": args.console}
+    overrides = {"host": args.host, "port": args.port, "console": args.console,
+                 "timers_enabled": args.timers_enabled}
     compiled = load_source(source, overrides)
     server = compiled.config.server
     configure_logging(server.log_level, server.log_format)
@@ -140,7 +151,15 @@ def serve(args) -> int:
 
     from .reloader import inherited_socket
 
-    serve_forever(router, server.host, server.port, ready, sock=inherited_socket())
+    start_message_queue(router.socketio.server)
+    if server.timers_enabled:
+        router.timers.start()
+    elif compiled.timers:
+        logging.getLogger("socketio_router").info("timers: off in this process (timers_enabled is false)")
+    try:
+        serve_forever(router, server.host, server.port, ready, sock=inherited_socket())
+    finally:
+        router.timers.stop()
     return 0
 
 

@@ -12,10 +12,12 @@ from .abuse_policy import NamespacePolicy, compile_policies
 from .config import NamespaceConfig, RouterConfig, StepSpec
 from .diagnostics import problems_from_validation, suggest
 from .errors import Problem, StartupError
+from .message_queue import message_queue_problems
 from .pages import check_pages
 from .plugin_api import AUTH_RULE, FILE_READER, STEP, PluginSpec
 from .registry import Registry
 from .templates import ERROR_NAMES, EVENT_NAMES, TemplateEngine, TemplateProblem
+from .timers import CompiledTimer, compile_timers
 from .yaml_source import ConfigSource
 
 # What a client hears when a step fails and neither the namespace nor the file says otherwise.
@@ -72,6 +74,7 @@ class CompiledRouter:
     registry: Registry
     namespaces: dict[str, CompiledNamespace]
     on_error: list[CompiledStep]
+    timers: list[CompiledTimer] = field(default_factory=list)
 
 
 def compile_router(config: RouterConfig, source: ConfigSource, registry: Registry,
@@ -88,9 +91,11 @@ def compile_router(config: RouterConfig, source: ConfigSource, registry: Registr
     default_error = compiler.steps(config.on_error if config.on_error is not None else DEFAULT_ON_ERROR,
                                    ("on_error",), ERROR_NAMES, "on_error")
     compiler.problems.extend(check_pages(config, source))
+    timers, timer_problems = compile_timers(config, source, compiler.engine)
+    compiler.problems += timer_problems + message_queue_problems(config.server.message_queue, source)
     if compiler.problems:
         raise StartupError(compiler.problems)
-    return CompiledRouter(config, source, registry, namespaces, default_error)
+    return CompiledRouter(config, source, registry, namespaces, default_error, timers=timers)
 
 
 class _Compiler:

@@ -116,12 +116,14 @@ class ServerConfig(_Strict):
     engineio_logger: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     message_queue: str | None = None
-    channel: str = "flask-socketio"
+    channel: str = Field("flask-socketio", min_length=1)
     # Browser pages (router/pages.py, router/web.py): the classic demo page, the live console.
     demo_page: str | bool | None = None  # the namespace the page at / talks to, e.g. /test
     console: bool = False
     # Who may use the protected HTTP endpoints (router/api_key.py); write "${ROUTER_API_KEY}".
     api_key: str | None = None
+    # Off in all but one process of a cluster, or every process runs every timer.
+    timers_enabled: bool = True
     # Operations (see README "Operations")
     log_format: Literal["text", "json"] = "text"
     admin_ui: AdminUIConfig | None = None
@@ -146,6 +148,12 @@ class ServerConfig(_Strict):
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/") or "socket.io"
+
+    @field_validator("message_queue")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # "${ROUTER_MESSAGE_QUEUE:-}" makes the queue optional: an empty value means "none".
+        return value if value is None or value.strip() else None
 
 
 class EventConfig(_Strict):
@@ -210,6 +218,7 @@ class RouterConfig(_Strict):
     plugins_dir: str | None = None
     on_error: Steps | None = None
     namespaces: dict[str, NamespaceConfig]
+    timers: dict[str, "TimerConfig"] = Field(default_factory=dict)
 
     @field_validator("namespaces", mode="before")
     @classmethod
@@ -231,3 +240,30 @@ class RouterConfig(_Strict):
             raise ValueError(f"server.admin_ui.namespace {admin.namespace!r} is also declared under "
                              f"namespaces:; give the Admin UI another one, e.g. namespace: /socket-admin")
         return self
+
+
+class TimerConfig(_Strict):
+    """A message the server sends on its own every ``every`` seconds (see router/timers.py)."""
+
+    every: float = Field(..., gt=0, description="seconds between two sends")
+    namespace: str = Field(..., description="the namespace whose clients receive it")
+    event: str = Field(..., min_length=1, description="the event name")
+    data: Any = Field(None, description="one value (a template may use count, now, timer)")
+    args: list[Any] | None = Field(None, description="several values instead of data")
+    room: Any = Field(None, description="only this room's clients; default: the whole namespace")
+
+    @field_validator("event")
+    @classmethod
+    def _not_reserved(cls, event: str) -> str:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is reserved by Socket.IO; pick another event name")
+        return event
+
+    @model_validator(mode="after")
+    def _data_or_args(self) -> "TimerConfig":
+        if "data" in self.model_fields_set and self.args is not None:
+            raise ValueError("give either data (one value) or args (several values), not both")
+        return self
+
+
+RouterConfig.model_rebuild()

@@ -20,6 +20,8 @@ from .managers import create_manager
 from .packet_guard import CheckedPacket, guard_packets
 from .web import register_pages
 from .operations import install_operations
+from .publish_api import publish_api
+from .timers import TimerRunner
 
 
 class UnknownNamespace(python_socketio.Namespace):
@@ -39,6 +41,7 @@ class RouterApp:
     socketio: SocketIO
     dispatcher: Dispatcher
     compiled: CompiledRouter
+    timers: TimerRunner | None = None  # started by the CLI with the server, not by create_app
 
 
 def create_app(compiled: CompiledRouter) -> RouterApp:
@@ -87,6 +90,7 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
     socketio.server.register_namespace(UnknownNamespace("*"))
     register_pages(app, socketio, compiled)  # the demo page and the console, if the config asks
-    router = RouterApp(app, socketio, dispatcher, compiled)
+    app.register_blueprint(publish_api(socketio, compiled))
+    router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio))
     install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop
     return router
