@@ -130,9 +130,17 @@ class TimerRunner:
         """Stop every timer; True when all have ended within ``timeout`` seconds."""
         if self._stopping is None:
             return True
+        first = not self._stopping.is_set()
         self._stopping.set()
         deadline = time.monotonic() + timeout
-        return all(done.wait(max(0.0, deadline - time.monotonic())) for done in self._done)
+        stopped = all(done.wait(max(0.0, deadline - time.monotonic())) for done in self._done)
+        if first:
+            sent = ", ".join(f"{name}: {count}" for name, count in self.sent.items())
+            if stopped:
+                log.info("timers stopped (messages sent: %s)", sent)
+            else:
+                log.warning("timers did not stop within %g s (messages sent: %s)", timeout, sent)
+        return stopped
 
     def _run(self, timer: CompiledTimer, done) -> None:
         try:
