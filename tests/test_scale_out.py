@@ -15,7 +15,7 @@ from jsclient import JsDriver
 from tests.support.cluster import (API_KEY, BROKERS, cluster_config, delete_amqp_exchange,
                                    subscribed, unique_channel)
 from tests.support.py_client import PyClient
-from tests.support.router_process import run_cli
+from tests.support.router_process import ROOT, run_cli
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -217,3 +217,28 @@ def test_timers_run_in_one_process_and_reach_both(cluster, clients):
         assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers
         assert {tick["timer"] for tick in ticks} == {"tick"}
         assert all(tick["at"].endswith("+00:00") for tick in ticks)
+
+
+def test_the_shipped_cluster_config(router_process):
+    channel = unique_channel("shipped")
+    env = {"ROUTER_API_KEY": API_KEY, "ROUTER_CHANNEL": channel}
+    a = router_process(ROOT / "configs" / "cluster.yaml", env=env)
+    b = router_process(ROOT / "configs" / "cluster.yaml", "--no-timers", env=env)
+    for process in (a, b):
+        subscribed(process)
+    assert "timer 'clock': 'clock' every 60 s to /chat" in a.logs()
+    assert "timers: off in this process" in b.logs()
+    alice = PyClient(a.url, "/chat", auth={"token": "dev-token"}, transports=["websocket"]).connect()
+    bob = PyClient(b.url, "/chat", auth={"token": "dev-token"}, transports=["polling"]).connect()
+    try:
+        assert alice.call("join", {"room": "r", "user": "alice"}) is True
+        assert bob.call("join", {"room": "r", "user": "bob"}) is True
+        assert alice.wait_event("status") == ("alice has entered the room.",)
+        assert alice.wait_event("status") == ("bob has entered the room.",)
+        alice.emit("say", {"room": "r", "user": "alice", "text": "hi"})
+        assert bob.wait_event("message") == ({"user": "alice", "text": "hi"},)
+        response = api(a, "/api/emit", {"namespace": "/chat", "event": "news", "data": "all", "room": "r"})
+        assert response.status_code == 200
+        assert bob.wait_event("news") == ("all",)
+    finally:
+        alice.close(), bob.close()
