@@ -242,3 +242,25 @@ def test_the_shipped_cluster_config(router_process):
         assert bob.wait_event("news") == ("all",)
     finally:
         alice.close(), bob.close()
+
+
+def test_processes_in_every_async_mode_form_one_cluster(broker, router_process, write_config):
+    _, url, channel = broker
+    processes = []
+    for mode in ("eventlet", "gevent", "threading"):
+        text = cluster_config(url, channel).replace("server:\n", f"server:\n  async_mode: {mode}\n", 1)
+        processes.append(router_process(write_config(text), env={"ROUTER_API_KEY": API_KEY}))
+    for process in processes:
+        subscribed(process)
+    members = [PyClient(process.url, "/chat", transports=["websocket"]).connect() for process in processes]
+    try:
+        for client in members:
+            client.wait_event("welcome")
+        for number, sender in enumerate(members):
+            sender.emit("shout", f"from-{number}")
+            for client in members:
+                assert client.wait_event("shout") == (f"from-{number}",)
+        assert all(client.received == [] for client in members)
+    finally:
+        for client in members:
+            client.close()
