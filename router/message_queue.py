@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -180,6 +181,8 @@ class BrokerLink:
         super().__init__(url, *args, **kwargs)
         self.status = LinkStatus(redact(url), self.channel)
         self._outbox = None
+        self._outbox_lock = threading.Lock()  # green under eventlet and gevent: they patch threading
+        self._overflows = 0
         self._retry_publish_at = 0.0
 
     def initialize(self):
@@ -187,9 +190,13 @@ class BrokerLink:
         self._start_sender()
 
     def _start_sender(self) -> None:
-        if self._outbox is None and not self.write_only:
-            self._outbox = self.server.eio.create_queue()
-            self.server.start_background_task(self._send_loop)
+        if self._outbox is not None or self.write_only:
+            return
+        with self._outbox_lock:  # threading mode: two first publishes must not start two senders
+            if self._outbox is None:
+                outbox = self.server.eio.create_queue()
+                self.server.start_background_task(self._send_loop, outbox)
+                self._outbox = outbox
 
     def _publish(self, data):
         if self.write_only:
@@ -197,16 +204,18 @@ class BrokerLink:
         self._start_sender()
         if self._outbox.qsize() >= OUTBOX_LIMIT:
             self.status.drop()
-            if self.status.dropped_total % 1000 == 1:
-                log.error("message queue %s: outbox full (%d messages); dropping messages for "
-                          "other processes", self.status.url, OUTBOX_LIMIT)
+            self._overflows += 1
+            if self._overflows % 1000 == 1:
+                log.error("message queue %s: %d messages wait to be published; dropping messages "
+                          "for other processes (%d so far)", self.status.url, OUTBOX_LIMIT,
+                          self._overflows)
             return None
         self._outbox.put(data)
         return None
 
-    def _send_loop(self) -> None:
+    def _send_loop(self, outbox) -> None:
         while True:
-            data = self._outbox.get()
+            data = outbox.get()
             try:
                 self._send(data)
             except Exception:  # the sender must outlive any single message

@@ -3,6 +3,7 @@ and cross-process delivery resumes. The Redis here is the test's own, on its own
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -195,3 +196,24 @@ def test_rabbitmq_link_loss_keeps_local_service_and_resumes(proxy, router_proces
         assert a.process.poll() is None and b.process.poll() is None
     finally:
         delete_amqp_exchange(BROKERS["rabbitmq"], channel)
+
+
+def test_a_full_outbox_drops_messages_instead_of_growing(proxy, monkeypatch, caplog):
+    import socketio
+
+    from router import message_queue
+
+    monkeypatch.setattr(message_queue, "OUTBOX_LIMIT", 5)
+    link = proxy(6379)
+    link.freeze()  # the sender's first publish hangs; everything after it waits in the outbox
+    manager = message_queue.RedisQueue(f"redis://127.0.0.1:{link.port}/0", channel=unique_channel("outbox"))
+    socketio.Server(client_manager=manager, async_mode="threading")
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="socketio_router.message_queue"):
+        for number in range(50):
+            manager.emit("event", number, namespace="/")
+    assert time.monotonic() - started < 1.0  # emitting never waited on the hung broker
+    assert manager.status.dropped_total >= 50 - 1 - 5
+    assert manager._outbox.qsize() == 5
+    assert (f"message queue redis://127.0.0.1:{link.port}/0: 5 messages wait to be published; "
+            "dropping messages for other processes (1 so far)") in caplog.text
