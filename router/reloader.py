@@ -79,6 +79,8 @@ class Child:
             argv += ["--host", args.host]
         if getattr(args, "console", None):
             argv.append("--console")
+        if getattr(args, "timers_enabled", None) is False:
+            argv.append("--no-timers")
         env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno()), "PYTHONUNBUFFERED": "1"}
         self.listening = threading.Event()
         self.settled = threading.Event()  # it listens, or its output ended (it exited)

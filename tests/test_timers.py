@@ -205,3 +205,18 @@ timers:
     process.signal(signal.SIGINT)
     assert process.wait(10) == 0
     assert "timers stopped (messages sent: clock: " in process.logs()
+
+
+def test_reload_children_keep_no_timers(router_process, write_config):
+    config = write_config(BASE.replace("async_mode: threading", "async_mode: eventlet") + """
+timers:
+  clock:
+    every: 0.1
+    namespace: /chat
+    event: tick
+""")
+    from tests.support.cluster import wait_for_log
+
+    process = router_process(config, "--reload", "--no-timers")
+    wait_for_log(process, "timers: off in this process")
+    assert "timer 'clock'" not in process.logs()
