@@ -36,6 +36,7 @@ log = logging.getLogger("socketio_router")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SERVER_STOP_GRACE = 1.0  # seconds the WSGI server gets to end its connections after the goodbyes
+POLLING_SETTLE = 1.0     # seconds a long-polling client gets to act on a final disconnect
 
 
 class GracefulStop:
@@ -117,6 +118,16 @@ class GracefulStop:
         while waiting and time.monotonic() < deadline:
             eio.sleep(0.02)
             waiting = [s for s in waiting if not s.closed and s.queue.qsize() > 0]
+        if not self.reconnect:
+            # A long-polling client has dequeued its DISCONNECT when the queue is empty, but
+            # socket.io-client acts on it one tick after the response arrives; closing the
+            # session first fails its next poll ("transport error"). It closes the session
+            # itself once it has acted, so give it that moment (bounded, for other clients).
+            polling = [s for s in sockets if not s.upgraded]
+            settle = min(deadline, time.monotonic() + POLLING_SETTLE)
+            while polling and time.monotonic() < settle:
+                eio.sleep(0.02)
+                polling = [s for s in polling if not s.closed]
         for socket in sockets:
             try:
                 # abort: the CLOSE packet is already out; this runs the disconnect handlers
