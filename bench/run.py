@@ -36,6 +36,7 @@ from table import FIGURES, render  # noqa: E402
 CONFIG = BENCH / "configs" / "bench.yaml"
 REDIS = ("127.0.0.1", 6379)
 MODES = ("eventlet", "gevent", "threading")
+PARTS = ("check", "echo", "fanout", "connections", "redis")
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Plan:
     """How much load each figure gets. ``--quick`` shrinks every count."""
 
     modes: tuple = MODES
+    parts: tuple = PARTS
     echo_clients: tuple = (1, 10, 100)
     fanout_receivers: tuple = (100, 1000)
     redis_receivers: tuple = (100, 1000)
@@ -114,7 +116,7 @@ def fanout(results: Results, plan: Plan, mode: str, servers: dict, receivers_lis
                     out = run_load({"scenario": "fanout", "urls": urls, "receivers": receivers,
                                     # Enough messages in flight to keep the server busy, few
                                     # enough that latency measures delivery, not a queue.
-                                    "window": max(2, 2000 // receivers),
+                                    "window": max(2, 500 // receivers),
                                     "seconds": plan.seconds, "maxCount": 100_000, "limit": 90})
                 except BenchError as exc:
                     results.fail(f"{prefix}, {receivers} receivers", mode, target, exc)
@@ -208,17 +210,20 @@ def many_events_config(count: int) -> str:
 def run(plan: Plan) -> Results:
     results = Results(plan=asdict(plan), machine=machine())
     print(f"bench: {results.machine['summary']}", file=sys.stderr, flush=True)
-    try:
-        check_time(results, plan)
-    except BenchError as exc:
-        results.fail("check", "-", "router", exc)
+    if "check" in plan.parts:
+        try:
+            check_time(results, plan)
+        except BenchError as exc:
+            results.fail("check", "-", "router", exc)
     for mode in plan.modes:
-        print(f"bench: {mode}: echo and fan-out", file=sys.stderr, flush=True)
-        with started(targets(mode)) as servers:
-            if servers:
-                echo(results, plan, mode, servers)
-                fanout(results, plan, mode, servers, plan.fanout_receivers)
-        if mode in plan.connection_modes:
+        if "echo" in plan.parts or "fanout" in plan.parts:
+            print(f"bench: {mode}: echo and fan-out", file=sys.stderr, flush=True)
+            with started(targets(mode)) as servers:
+                if servers and "echo" in plan.parts:
+                    echo(results, plan, mode, servers)
+                if servers and "fanout" in plan.parts:
+                    fanout(results, plan, mode, servers, plan.fanout_receivers)
+        if mode in plan.connection_modes and "connections" in plan.parts:
             for target, make in targets(mode, documented=False).items():
                 print(f"bench: {mode}: {plan.connections:,} connections to {target}",
                       file=sys.stderr, flush=True)
@@ -227,7 +232,7 @@ def run(plan: Plan) -> Results:
                         connections(results, plan, mode, target, server)
                 except BenchError as exc:
                     results.fail(f"{plan.connections:,} connections", mode, target, exc)
-        if plan.redis_receivers:
+        if "redis" in plan.parts:
             if not redis_available():
                 results.errors.append(f"fan-out over Redis [{mode}]: skipped, nothing listens on "
                                       f"{REDIS[0]}:{REDIS[1]}")
@@ -338,7 +343,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, help="best of N for echo and fan-out")
     parser.add_argument("--seconds", type=float, help="measured phase of each run")
     parser.add_argument("--connections", type=int, help="concurrent connections to open")
-    parser.add_argument("--no-redis", action="store_true", help="skip the fan-out over Redis")
+    parser.add_argument("--only", metavar="PARTS",
+                        help="comma-separated parts to run: " + ", ".join(PARTS) + " (default: all)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     return parser.parse_args(argv)
 
@@ -356,8 +362,11 @@ def main(argv=None) -> int:
         plan.seconds = args.seconds
     if args.connections:
         plan.connections = args.connections
-    if args.no_redis:
-        plan.redis_receivers = ()
+    if args.only:
+        plan.parts = tuple(part for part in args.only.split(",") if part)
+        unknown = set(plan.parts) - set(PARTS)
+        if unknown:
+            raise SystemExit(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
     raise_file_limit(plan.connections * 2 + 1000)
     ensure_node_modules()
     results = run(plan)

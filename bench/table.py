@@ -67,7 +67,8 @@ def label(name: str) -> str:
         return _LABELS[name]
     match = re.fullmatch(r"acks/s, (\d+) clients", name)
     if match:
-        return f"echo acks/s, {match.group(1)} clients"
+        clients = int(match.group(1))
+        return f"echo acks/s, {clients:,} client{'s' if clients > 1 else ''}"
     match = re.fullmatch(r"((?:Redis )?fan-out)/s, (\d+)", name)
     if match:
         return f"{match.group(1)} deliveries/s, {int(match.group(2)):,} receivers"
