@@ -29,6 +29,8 @@ class DeclineWebSocketCompression:
 
     Declining an offered extension is the server's right (RFC 6455 section 9.1):
     the handshake simply answers without it and both sides send plain frames.
+    Other attributes read through to the wrapped app (Flask-SocketIO's middleware:
+    ``app.wsgi_app.engineio_path`` still answers).
     """
 
     def __init__(self, app: Callable):
@@ -43,3 +45,6 @@ class DeclineWebSocketCompression:
             else:
                 del environ[EXTENSIONS_HEADER]
         return self.app(environ, start_response)
+
+    def __getattr__(self, name: str):
+        return getattr(self.app, name)

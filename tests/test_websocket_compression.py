@@ -93,3 +93,13 @@ def test_clients_still_talk_over_websocket_without_compression(write_config, rou
         assert client.call("echo", big, namespace="/bench", timeout=10) == big
     finally:
         client.disconnect()
+
+
+def test_the_app_keeps_flask_socketio_middleware_attributes(build_router):
+    router_app = build_router("""
+        server: {path: /rt/}
+        namespaces:
+          /a: {}
+    """)
+    assert isinstance(router_app.app.wsgi_app, DeclineWebSocketCompression)
+    assert router_app.app.wsgi_app.engineio_path == "/rt/"
