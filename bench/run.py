@@ -367,7 +367,7 @@ def main(argv=None) -> int:
         unknown = set(plan.parts) - set(PARTS)
         if unknown:
             raise SystemExit(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
-    raise_file_limit(plan.connections * 2 + 1000)
+    raise_file_limit(plan.connections + 1000)  # the server holds one descriptor per connection
     ensure_node_modules()
     results = run(plan)
     print(render(results))

@@ -59,30 +59,49 @@ def lookup(context: dict, path: Path) -> Any:
     return value
 
 
-class PathExpression:
-    """``"{{ data.room }}"``: the looked-up value itself, keeping its type."""
+class _PathTemplate:
+    """Holds the Jinja template to fall back on, compiled the first time it is needed.
+
+    Most path templates never need it, and compiling is most of what ``check``
+    spends on templates; the text has already been parsed and its names checked.
+    """
 
     static = False
 
-    def __init__(self, path: Path, jinja):
+    def __init__(self, source: str, make_jinja):
+        self.source = source
+        self._make_jinja = make_jinja
+        self._jinja = None
+
+    @property
+    def jinja(self):
+        if self._jinja is None:
+            self._jinja = self._make_jinja()
+        return self._jinja
+
+    @jinja.setter
+    def jinja(self, value):
+        self._jinja = value
+
+
+class PathExpression(_PathTemplate):
+    """``"{{ data.room }}"``: the looked-up value itself, keeping its type."""
+
+    def __init__(self, source: str, path: Path, make_jinja):
+        super().__init__(source, make_jinja)  # make_jinja() -> the compiled _Expression
         self.path = path
-        self.jinja = jinja  # the compiled _Expression, for every case lookup() leaves out
-        self.source = jinja.source
 
     def render(self, context: dict) -> Any:
         value = lookup(context, self.path)
         return self.jinja.render(context) if value is _MISS else value
 
 
-class PathText:
+class PathText(_PathTemplate):
     """``"{{ data.user }} has joined"``: literal text and looked-up values written with str()."""
 
-    static = False
-
-    def __init__(self, parts: tuple, jinja):
+    def __init__(self, source: str, parts: tuple, make_jinja):
+        super().__init__(source, make_jinja)  # make_jinja() -> the compiled _Text
         self.parts = parts  # str for literal text, a Path for a value
-        self.jinja = jinja  # the compiled _Text
-        self.source = jinja.source
 
     def render(self, context: dict) -> str:
         out = []
@@ -97,16 +116,16 @@ class PathText:
         return "".join(out)
 
 
-def fast_expression(tree: nodes.Template, jinja):
-    """A :class:`PathExpression` if the single expression of ``tree`` is a path, else ``jinja``."""
+def fast_expression(source: str, tree: nodes.Template, make_jinja):
+    """A :class:`PathExpression` if the single expression of ``tree`` is a path, else ``make_jinja()``."""
     path = path_of(tree.body[0].nodes[0])
-    return jinja if path is None else PathExpression(path, jinja)
+    return make_jinja() if path is None else PathExpression(source, path, make_jinja)
 
 
-def fast_text(tree: nodes.Template, jinja):
-    """A :class:`PathText` if ``tree`` is only text and paths, else ``jinja``."""
+def fast_text(source: str, tree: nodes.Template, make_jinja):
+    """A :class:`PathText` if ``tree`` is only text and paths, else ``make_jinja()``."""
     if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return jinja
+        return make_jinja()
     parts = []
     for node in tree.body[0].nodes:
         if isinstance(node, nodes.TemplateData):
@@ -114,6 +133,6 @@ def fast_text(tree: nodes.Template, jinja):
             continue
         path = path_of(node)
         if path is None:
-            return jinja
+            return make_jinja()
         parts.append(path)
-    return PathText(tuple(parts), jinja)
+    return PathText(source, tuple(parts), make_jinja)

@@ -168,12 +168,15 @@ class TemplateEngine:
         if _is_single_expression(tree):
             inner = _SINGLE_EXPRESSION.match(text).group(1)
             inner = re.sub(r"^-|-$", "", inner.strip()).strip()  # whitespace control {{- x -}}
-            try:
-                expression = self.env.compile_expression(inner, undefined_to_none=False)
-            except TemplateError as exc:
-                raise TemplateProblem(f"template syntax error in {text!r}: {exc}", path) from None
-            return fast_expression(tree, _Expression(text, expression))
-        return fast_text(tree, _Text(text, self.env.from_string(tree)))
+
+            def expression() -> _Expression:
+                try:
+                    return _Expression(text, self.env.compile_expression(inner, undefined_to_none=False))
+                except TemplateError as exc:
+                    raise TemplateProblem(f"template syntax error in {text!r}: {exc}", path) from None
+
+            return fast_expression(text, tree, expression)
+        return fast_text(text, tree, lambda: _Text(text, self.env.from_string(tree)))
 
 
 def _is_single_expression(tree: nodes.Template) -> bool:

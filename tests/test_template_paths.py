@@ -124,3 +124,12 @@ def test_values_that_are_not_plain_json_are_left_to_jinja(text):
     compiled = TemplateEngine().compile(text)
     context = context_for({"room": "lobby"}, [1, 2], None)
     assert outcome(compiled, context) == outcome(compiled.jinja, context)
+
+
+def test_a_path_template_compiles_its_jinja_fallback_only_when_needed():
+    compiled = TemplateEngine().compile("{{ data.room }}")
+    context = context_for({"room": "lobby"}, [], None)
+    assert compiled.render(context) == "lobby" and compiled._jinja is None
+    with pytest.raises(StepError):
+        compiled.render(context_for({}, [], None))
+    assert compiled._jinja is not None
