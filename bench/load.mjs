@@ -169,9 +169,11 @@ async function fanout() {
   }
 
   const joined = await openMany(spec.urls, receivers, 100, (socket) =>
-    new Promise((resolve) => {
+    new Promise((resolve, reject) => {
       socket.on("fanout", onMessage);
-      socket.emit("join", { room }, resolve);
+      // A join the server never answers is reported as such, not as the run's time limit.
+      socket.timeout(15_000).emit("join", { room }, (err) =>
+        err ? reject(new Error("no answer to join within 15 s")) : resolve());
     }));
   if (joined.failed) throw new Error(`${joined.failed} of ${receivers} receivers did not join: ${joined.firstError}`);
   const sender = await connected(open(spec.urls[0]));
