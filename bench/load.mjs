@@ -116,6 +116,7 @@ async function echo() {
   let deadline = Infinity;
   let measuredStart = null;
   let count = 0;
+  let total = 0; // warm-up included: what the server handled
   const latencies = [];
   const maxCount = spec.maxCount || Infinity;
   async function client(socket, index) {
@@ -124,6 +125,7 @@ async function echo() {
       const now = performance.now();
       if (now >= deadline || count >= maxCount) return;
       const rtt = await roundTrip(socket, seq++);
+      total++;
       if (now >= warmupEnd) {
         if (measuredStart === null) {
           measuredStart = now;
@@ -137,7 +139,7 @@ async function echo() {
   await Promise.all(sockets.map(client));
   const seconds = (performance.now() - measuredStart) / 1000;
   closeAll(sockets);
-  return { clients: spec.clients, count, seconds, rate: count / seconds, latency_ms: stats(latencies) };
+  return { clients: spec.clients, count, total, seconds, rate: count / seconds, latency_ms: stats(latencies) };
 }
 
 // -- fan-out ----------------------------------------------------------------------------

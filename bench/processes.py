@@ -115,6 +115,12 @@ class Server:
                     return int(line.split()[1])
         raise BenchError(f"no VmRSS for {self.label} (pid {self.pid})")
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far (user + system), from /proc/PID/stat."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def logs(self) -> str:
         self._stderr.seek(0)
         return "".join(self._stdout) + self._stderr.read().decode(errors="replace")[-4000:]

@@ -93,6 +93,7 @@ def echo(results: Results, plan: Plan, mode: str, servers: dict) -> None:
     for clients in plan.echo_clients:
         for turn in range(plan.repeat):
             for target, server in _rotate(servers, turn):
+                cpu = server.cpu_seconds()
                 try:
                     out = run_load({"scenario": "echo", "urls": [server.url], "clients": clients,
                                     "seconds": plan.seconds, "warmup": plan.warmup,
@@ -101,6 +102,12 @@ def echo(results: Results, plan: Plan, mode: str, servers: dict) -> None:
                     results.fail(f"echo, {clients} clients", mode, target, exc)
                     continue
                 results.best(f"acks/s, {clients} clients", mode, target, out["rate"])
+                if clients == max(plan.echo_clients):
+                    # What a message costs the server, whoever else shares the cores: the
+                    # figure that shows the router's own overhead through the noise.
+                    used = server.cpu_seconds() - cpu
+                    results.best(f"CPU us per echo, {clients} clients", mode, target,
+                                 used / out["total"] * 1e6)
                 if clients == 1:
                     results.best("echo p50 ms", mode, target, out["latency_ms"]["p50"])
                     results.best("echo p99 ms", mode, target, out["latency_ms"]["p99"])

@@ -36,6 +36,7 @@ _PATTERNS = [
     (r"acks/s, \d+ clients", THROUGHPUT),
     (r"(Redis )?fan-out/s, \d+", THROUGHPUT),
     (r"(Redis )?fan-out p99 ms, \d+", LATENCY),
+    (r"CPU us per echo, \d+ clients", Figure("us", False)),
     (r"connect [\d,]+ s", Figure("s", False)),
     (r"RSS KB per connection", Figure("KB", False, _at_most(40.0), "<= 40 KB")),
     (r"check, \d+ events s", Figure("s", False, lambda value, ratio: "ok" if value < 1.0 else "MISS",
@@ -75,6 +76,9 @@ def label(name: str) -> str:
     match = re.fullmatch(r"((?:Redis )?fan-out) p99 ms, (\d+)", name)
     if match:
         return f"{match.group(1)} p99 delivery latency, {int(match.group(2)):,} receivers (ms)"
+    match = re.fullmatch(r"CPU us per echo, (\d+) clients", name)
+    if match:
+        return f"server CPU per echo, {int(match.group(1)):,} clients (us)"
     match = re.fullmatch(r"connect ([\d,]+) s", name)
     if match:
         return f"time to connect {match.group(1)} WebSocket clients (s)"

@@ -53,7 +53,8 @@ def test_the_table_has_every_figure_for_router_and_hand_written(quick_run):
                 ("eventlet", "fan-out deliveries/s, 20 receivers"),
                 ("eventlet", "resident memory per connection (KB)"),
                 ("gevent", "time to connect 200 WebSocket clients (s)"),
-                ("threading", "echo acks/s, 10 clients"), ("-", "`router.py check`, 200 events (s)")}
+                ("threading", "echo acks/s, 10 clients"),
+                ("gevent", "server CPU per echo, 10 clients (us)"), ("-", "`router.py check`, 200 events (s)")}
     if redis_listening():
         expected |= {(mode, "Redis fan-out deliveries/s, 20 receivers")
                      for mode in ("eventlet", "gevent", "threading")}
@@ -79,6 +80,8 @@ def test_every_figure_is_plausible(quick_run):
                     assert 10 < value < 10_000_000, (name, mode, target, value)
                 elif unit == "ms":
                     assert 0.01 < value < 5_000, (name, mode, target, value)
+                elif unit == "us":  # server CPU per message
+                    assert 1 < value < 100_000, (name, mode, target, value)
                 elif unit == "KB":
                     assert 1 < value < 1_000, (name, mode, target, value)
                 elif unit == "s":
