@@ -112,6 +112,8 @@ class ServerConfig(_Strict):
     # The hand-written default caps eventlet at 1,024 concurrent connections; we do not.
     max_connections: int | None = Field(None, gt=0)
     tcp_nodelay: bool = True
+    # permessage-deflate costs ~100 KB per connection and a deflate per frame per client.
+    websocket_compression: bool = False
     logger: bool = False
     engineio_logger: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"

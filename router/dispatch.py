@@ -232,7 +232,7 @@ class Dispatcher:
 
 
 def _log_failure(exc: BaseException, namespace: str, sid: str, event: str | None, args: tuple) -> None:
-    shown = _short(args)
+    shown = _Short(args)  # a client's payload can be 1 MB: repr it only if the record is emitted
     if isinstance(exc, StepFailed) and isinstance(exc.cause, StepError):
         log.warning("event %r on %s from %s: %s failed: %s (args=%s)", event, namespace, sid,
                     exc.step.label, exc.cause, shown)
@@ -246,3 +246,15 @@ def _log_failure(exc: BaseException, namespace: str, sid: str, event: str | None
 def _short(value: Any, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+class _Short:
+    """``_short(value)``, computed when a log record is formatted, never for a filtered one."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __str__(self) -> str:
+        return _short(self.value)

@@ -22,6 +22,7 @@ from .web import register_pages
 from .operations import install_operations
 from .publish_api import publish_api
 from .timers import TimerRunner
+from .websocket_compression import DeclineWebSocketCompression
 
 
 class UnknownNamespace(python_socketio.Namespace):
@@ -69,6 +70,8 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         options["transports"] = server.transports
     socketio = SocketIO(app, **options)
     guard_packets(socketio.server)
+    if not server.websocket_compression:  # outermost, so the WebSocket server never sees the offer
+        app.wsgi_app = DeclineWebSocketCompression(app.wsgi_app)
     dispatcher = Dispatcher(compiled, socketio)
     manager.after_connect = dispatcher.after_connect
     manager.rooms_policy = dispatcher.admission.rooms_policy

@@ -68,6 +68,8 @@ class RouterMetrics:
             ["namespace", "event"], buckets=HANDLER_BUCKETS, registry=self.registry)
         if rooms is not None:
             self.registry.register(_ConnectedClients(rooms, namespaces))
+        # labels() validates and locks on every call; an event's children are looked up once.
+        self._event_children: dict[tuple[str, str], tuple] = {}
 
     def refused(self, namespace: str, rule: str | None) -> None:
         self.connects_refused.labels(namespace, rule or "unknown").inc()
@@ -81,8 +83,13 @@ class RouterMetrics:
 
     def timed_event(self, namespace: str, event: str) -> "_Timer":
         """``with metrics.timed_event(ns, ev): ...`` counts the event and times its steps."""
-        self.events_received.labels(namespace, event).inc()
-        return _Timer(self.handler_seconds.labels(namespace, event))
+        children = self._event_children.get((namespace, event))
+        if children is None:
+            children = self._event_children[(namespace, event)] = (
+                self.events_received.labels(namespace, event),
+                self.handler_seconds.labels(namespace, event))
+        children[0].inc()
+        return _Timer(children[1])
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -14,6 +14,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from .errors import StepError
+from .template_paths import fast_expression, fast_text
 
 # The names a template may use. `error` exists only in on_error steps.
 EVENT_NAMES = frozenset({"data", "args", "event", "namespace", "sid", "auth", "identity", "count"})
@@ -122,6 +123,8 @@ class TemplateEngine:
         # autoescape off: payloads are JSON data, not HTML.
         self.env = PayloadEnvironment(undefined=StrictUndefined, autoescape=False,
                                                  keep_trailing_newline=True)
+        # A config repeats its templates ("{{ data.room }}" in every room step): compile each once.
+        self._compiled: dict[tuple[str, frozenset], Value] = {}
 
     def compile(self, value: Any, allowed: Iterable[str] = EVENT_NAMES) -> Value:
         """Compile every template string inside ``value`` (nested mappings and lists too)."""
@@ -145,6 +148,12 @@ class TemplateEngine:
     def _compile_string(self, text: str, allowed: frozenset, path: tuple) -> Value:
         if "{{" not in text and "{%" not in text and "{#" not in text:
             return Value(text)
+        compiled = self._compiled.get((text, allowed))
+        if compiled is None:
+            compiled = self._compiled[(text, allowed)] = self._compile_template(text, allowed, path)
+        return compiled
+
+    def _compile_template(self, text: str, allowed: frozenset, path: tuple) -> Value:
         try:
             tree = self.env.parse(text)
         except TemplateError as exc:
@@ -159,12 +168,15 @@ class TemplateEngine:
         if _is_single_expression(tree):
             inner = _SINGLE_EXPRESSION.match(text).group(1)
             inner = re.sub(r"^-|-$", "", inner.strip()).strip()  # whitespace control {{- x -}}
-            try:
-                expression = self.env.compile_expression(inner, undefined_to_none=False)
-            except TemplateError as exc:
-                raise TemplateProblem(f"template syntax error in {text!r}: {exc}", path) from None
-            return _Expression(text, expression)
-        return _Text(text, self.env.from_string(tree))
+
+            def expression() -> _Expression:
+                try:
+                    return _Expression(text, self.env.compile_expression(inner, undefined_to_none=False))
+                except TemplateError as exc:
+                    raise TemplateProblem(f"template syntax error in {text!r}: {exc}", path) from None
+
+            return fast_expression(text, tree, expression)
+        return fast_text(text, tree, lambda: _Text(text, self.env.from_string(tree)))
 
 
 def _is_single_expression(tree: nodes.Template) -> bool:

@@ -1,0 +1,132 @@
+"""The bench's figures, their targets and the one table that shows them (Markdown)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Figure:
+    unit: str
+    higher_is_better: bool
+    # (router value, ratio router / tuned) -> "ok" / "MISS ..." / "" (no target)
+    target: Callable[[float, float | None], str] = lambda value, ratio: ""
+    target_text: str = ""
+
+
+def _ratio_at_least(minimum: float) -> Callable:
+    def check(value, ratio):
+        return "" if ratio is None else ("ok" if ratio >= minimum else "MISS")
+    return check
+
+
+def _at_most(limit: float) -> Callable:
+    return lambda value, ratio: "ok" if value <= limit else "MISS"
+
+
+THROUGHPUT = Figure("/s", True, _ratio_at_least(0.95), ">= 0.95x")
+LATENCY = Figure("ms", False)
+
+# Figure names are built from the plan's counts ("acks/s, 100 clients"): matched by pattern.
+_PATTERNS = [
+    (r"echo p50 ms", Figure("ms", False, _at_most(1.0), "<= 1 ms")),
+    (r"echo p99 ms", LATENCY),
+    (r"acks/s, \d+ clients", THROUGHPUT),
+    (r"(Redis )?fan-out/s, \d+", THROUGHPUT),
+    (r"(Redis )?fan-out p99 ms, \d+", LATENCY),
+    (r"CPU us per echo, \d+ clients", Figure("us", False)),
+    (r"connect [\d,]+ s", Figure("s", False)),
+    (r"RSS KB per connection", Figure("KB", False, _at_most(40.0), "<= 40 KB")),
+    (r"check, \d+ events s", Figure("s", False, lambda value, ratio: "ok" if value < 1.0 else "MISS",
+                                    "< 1 s")),
+]
+
+
+class _Figures:
+    """``FIGURES[name]`` -> :class:`Figure` for any name the bench produces."""
+
+    def __getitem__(self, name: str) -> Figure:
+        for pattern, figure in _PATTERNS:
+            if re.fullmatch(pattern, name):
+                return figure
+        raise KeyError(name)
+
+
+FIGURES = _Figures()
+
+_LABELS = {
+    "echo p50 ms": "echo round trip p50, 1 client (ms)",
+    "echo p99 ms": "echo round trip p99, 1 client (ms)",
+    "RSS KB per connection": "resident memory per connection (KB)",
+}
+
+
+def label(name: str) -> str:
+    if name in _LABELS:
+        return _LABELS[name]
+    match = re.fullmatch(r"acks/s, (\d+) clients", name)
+    if match:
+        clients = int(match.group(1))
+        return f"echo acks/s, {clients:,} client{'s' if clients > 1 else ''}"
+    match = re.fullmatch(r"((?:Redis )?fan-out)/s, (\d+)", name)
+    if match:
+        return f"{match.group(1)} deliveries/s, {int(match.group(2)):,} receivers"
+    match = re.fullmatch(r"((?:Redis )?fan-out) p99 ms, (\d+)", name)
+    if match:
+        return f"{match.group(1)} p99 delivery latency, {int(match.group(2)):,} receivers (ms)"
+    match = re.fullmatch(r"CPU us per echo, (\d+) clients", name)
+    if match:
+        return f"server CPU per echo, {int(match.group(1)):,} clients (us)"
+    match = re.fullmatch(r"connect ([\d,]+) s", name)
+    if match:
+        return f"time to connect {match.group(1)} WebSocket clients (s)"
+    match = re.fullmatch(r"check, (\d+) events s", name)
+    if match:
+        return f"`router.py check`, {match.group(1)} events (s)"
+    return name
+
+
+def number(value, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "/s":
+        return f"{value:,.0f}"
+    if unit in ("ms", "s"):
+        return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:,.0f}"
+    return f"{value:.1f}"
+
+
+def ratio(router, other) -> float | None:
+    if router is None or other is None or other == 0:
+        return None
+    return router / other
+
+
+def render(results) -> str:
+    """The Markdown table, preceded by the machine and followed by anything that failed."""
+    lines = [f"socketio-router bench, {results.machine['summary']}", "",
+             "| mode | figure | router | hand-written, tuned | router / tuned | documented "
+             "(`socketio.run`) | router / documented | target |",
+             "|---|---|---|---|---|---|---|---|"]
+    modes = ["-"] + list(results.plan["modes"])
+    for mode in modes:
+        for name, by_mode in results.figures.items():
+            values = by_mode.get(mode)
+            if not values:
+                continue
+            figure = FIGURES[name]
+            router, tuned, documented = (values.get(t) for t in ("router", "tuned", "documented"))
+            to_tuned, to_documented = ratio(router, tuned), ratio(router, documented)
+            verdict = figure.target(router, to_tuned) if router is not None else ""
+            target = f"{figure.target_text}: {verdict}" if verdict else ""
+            lines.append("| " + " | ".join([
+                mode, label(name), number(router, figure.unit), number(tuned, figure.unit),
+                f"{to_tuned:.2f}x" if to_tuned is not None else "-",
+                number(documented, figure.unit),
+                f"{to_documented:.2f}x" if to_documented is not None else "-",
+                target]) + " |")
+    if results.errors:
+        lines += ["", "Problems:"] + [f"- {error}" for error in results.errors]
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""Smaller per-connection memory in the eventlet and gevent servers, with their own knobs.
+
+Each WebSocket connection lives for hours, so what a server allocates per
+connection, times 10,000, is the router's memory. Three defaults cost the most
+and buy a Socket.IO server nothing:
+
+* eventlet.wsgi gives every connection a 16 KB write and an 8 KB read buffer,
+  gevent.pywsgi an 8 KB read buffer, for its whole life. Socket.IO uses them for
+  one handshake of a few hundred bytes, then talks WebSocket on the raw socket.
+  Reads and writes larger than a buffer bypass it, so long-polling bodies are
+  not slowed down.
+* gevent records, for every greenlet it spawns, the stack and greenlet that
+  spawned it (``track_greenlet_tree``), a debugging aid that costs memory per
+  connection and time per event. The ``GEVENT_TRACK_GREENLET_TREE`` environment
+  variable still decides when it is set.
+"""
+
+from __future__ import annotations
+
+import os
+
+# A handshake's request line and headers fit in one read.
+READ_BUFFER = 2048
+# More than 0: eventlet's writelines() loses data on an unbuffered file.
+WRITE_BUFFER = 1024
+
+
+def eventlet_protocol():
+    """eventlet.wsgi's HttpProtocol with small buffers; pass it as ``protocol=``."""
+    import eventlet.wsgi
+
+    class LeanHttpProtocol(eventlet.wsgi.HttpProtocol):
+        rbufsize = READ_BUFFER
+        wbufsize = WRITE_BUFFER
+
+    return LeanHttpProtocol
+
+
+def gevent_handler(base: type) -> type:
+    """``base`` (pywsgi.WSGIHandler or gevent-websocket's handler) with a small read buffer."""
+
+    class LeanHandler(base):
+        def __init__(self, sock, address, server, rfile=None):
+            if rfile is None:
+                rfile = sock.makefile("rb", READ_BUFFER)
+            super().__init__(sock, address, server, rfile)
+
+    LeanHandler.__name__ = f"Lean{base.__name__}"
+    return LeanHandler
+
+
+def tune_gevent() -> None:
+    """Stop recording each greenlet's spawning stack, unless the environment asks for it."""
+    if "GEVENT_TRACK_GREENLET_TREE" not in os.environ:
+        import gevent
+
+        gevent.config.track_greenlet_tree = False

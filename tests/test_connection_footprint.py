@@ -1,0 +1,76 @@
+"""The eventlet and gevent servers run with small per-connection buffers and still serve
+WebSocket and long-polling clients, large payloads included."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import socketio
+
+from router import connection_footprint
+
+CONFIG = """
+    server:
+      async_mode: {mode}
+    namespaces:
+      /bench:
+        events:
+          echo: [echo, ack]
+"""
+
+
+@pytest.mark.filterwarnings("ignore:\\s*Eventlet is deprecated")
+def test_eventlet_protocol_has_small_buffers():
+    import eventlet.wsgi
+
+    protocol = connection_footprint.eventlet_protocol()
+    assert issubclass(protocol, eventlet.wsgi.HttpProtocol)
+    assert protocol.rbufsize == connection_footprint.READ_BUFFER < eventlet.wsgi.HttpProtocol.wbufsize
+    assert 0 < protocol.wbufsize < eventlet.wsgi.HttpProtocol.wbufsize
+
+
+def test_gevent_handler_reads_through_a_small_buffer():
+    from gevent import pywsgi
+
+    made = []
+
+    class FakeSocket:
+        def makefile(self, mode, buffering):
+            made.append((mode, buffering))
+            return object()
+
+    handler = connection_footprint.gevent_handler(pywsgi.WSGIHandler)
+    instance = handler(FakeSocket(), ("127.0.0.1", 1), server=None)
+    assert made == [("rb", connection_footprint.READ_BUFFER)]
+    assert instance.rfile is not None and handler.__name__ == "LeanWSGIHandler"
+
+
+@pytest.mark.parametrize("env, expected", [({}, "False"),
+                                           ({"GEVENT_TRACK_GREENLET_TREE": "1"}, "True")])
+def test_gevent_greenlet_tree_tracking_is_off_unless_the_environment_says(env, expected):
+    # In a fresh interpreter: gevent's config is process-wide.
+    code = ("from router.connection_footprint import tune_gevent; import gevent; tune_gevent(); "
+            "print(gevent.config.track_greenlet_tree)")
+    environ = {k: v for k, v in __import__("os").environ.items() if k != "GEVENT_TRACK_GREENLET_TREE"}
+    done = subprocess.run([sys.executable, "-c", code], env={**environ, **env},
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == expected, done.stderr
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_large_payloads_pass_the_small_buffers(mode, transport, write_config, router_process):
+    router = router_process(write_config(CONFIG.format(mode=mode)))
+    client = socketio.Client(reconnection=False)
+    replies = []
+    client.on("echo", lambda data: replies.append(data), namespace="/bench")
+    client.connect(router.url, namespaces=["/bench"], transports=[transport], wait_timeout=10,
+                   headers={"X-Padding": "p" * 3000})  # a handshake bigger than the read buffer
+    try:
+        payload = {"text": "é" * 150_000, "n": list(range(1000))}  # far past every buffer
+        assert client.call("echo", payload, namespace="/bench", timeout=20) == payload
+        assert replies == [payload]
+    finally:
+        client.disconnect()

@@ -1,0 +1,88 @@
+"""Per-message work the router does not do: options rebuilt without templates, log text
+nobody reads."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import router.dispatch
+
+CONFIG = """
+    plugins_dir: {plugins}
+    namespaces:
+      /chat:
+        events:
+          plain:
+            - record: {{tag: fixed}}
+          templated:
+            - record: {{tag: "{{{{ data.tag }}}}"}}
+          join:
+            - room.join: {{room: "{{{{ data.room }}}}"}}
+"""
+
+RECORDER = '''
+from router import Options, step
+
+SEEN = []
+
+
+class RecordOptions(Options):
+    tag: str
+
+
+@step("record", RecordOptions)
+def record(ctx, options):
+    SEEN.append(options)
+'''
+
+
+@pytest.fixture
+def chat(build_router, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "record.py").write_text(RECORDER)
+    router_app = build_router(CONFIG.format(plugins=plugins))
+    return router_app, router_app.compiled.registry.modules["record"].SEEN
+
+
+def test_options_without_templates_are_the_same_object_every_message(chat, connect):
+    router_app, seen = chat
+    client = connect(router_app, "/chat")
+    client.emit("plain", {}, namespace="/chat")
+    client.emit("plain", {}, namespace="/chat")
+    assert len(seen) == 2 and seen[0] is seen[1] and seen[0].tag == "fixed"
+
+
+def test_templated_options_are_rendered_per_message(chat, connect):
+    router_app, seen = chat
+    client = connect(router_app, "/chat")
+    client.emit("templated", {"tag": "a"}, namespace="/chat")
+    client.emit("templated", {"tag": "b"}, namespace="/chat")
+    assert [options.tag for options in seen] == ["a", "b"]
+    assert seen[0].model_fields_set == {"tag"}
+
+
+def test_a_filtered_failure_log_never_formats_the_payload(chat, connect, monkeypatch):
+    router_app, _ = chat
+    formatted = []
+    real = router.dispatch._short
+    monkeypatch.setattr(router.dispatch, "_short", lambda value, *a: formatted.append(1) or real(value, *a))
+    logger = logging.getLogger("socketio_router")
+    monkeypatch.setattr(logger, "level", logging.ERROR)
+    client = connect(router_app, "/chat")
+    client.emit("join", {"user": "x" * 100_000}, namespace="/chat")  # no room: a StepError
+    errors = [e for e in client.get_received("/chat") if e["name"] == "error"]
+    assert errors and "room" in errors[0]["args"][0]["message"]
+    assert formatted == []
+
+
+def test_an_emitted_failure_log_shows_the_payload_cut_short(chat, connect, caplog):
+    router_app, _ = chat
+    client = connect(router_app, "/chat")
+    with caplog.at_level(logging.WARNING, logger="socketio_router"):
+        client.emit("join", {"user": "x" * 100_000}, namespace="/chat")
+    line = next(r.getMessage() for r in caplog.records if "room.join" in r.getMessage())
+    assert "args=({'user': 'xxxx" in line and line.endswith("...)")
+    assert len(line) < 500
