@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from .config import check_data_or_args
 from .errors import StepError
 from .plugin_api import NoOptions, Options, StepContext, step
 
@@ -18,8 +19,7 @@ class Values(Options):
 
     @model_validator(mode="after")
     def _data_or_args(self):
-        if "data" in self.model_fields_set and self.args is not None:
-            raise ValueError("give either data (one value) or args (several values), not both")
+        check_data_or_args(self)
         return self
 
     def values(self, ctx: StepContext) -> tuple:

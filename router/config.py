@@ -16,6 +16,19 @@ from .config_limits import EventRate, NamespaceRate, RoomsConfig
 RESERVED_EVENTS = ("connect", "disconnect", "connect_error")
 
 
+def check_data_or_args(model: BaseModel) -> None:
+    """One value (``data``) or several (``args``): the rule of every model that sends values."""
+    if "data" in model.model_fields_set and getattr(model, "args", None) is not None:
+        raise ValueError("give either data (one value) or args (several values), not both")
+
+
+def check_event_name(event: str) -> str:
+    """An event a server may emit: Socket.IO's lifecycle names are not."""
+    if event in RESERVED_EVENTS:
+        raise ValueError(f"{event!r} is reserved by Socket.IO; pick another event name")
+    return event
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -257,14 +270,11 @@ class TimerConfig(_Strict):
     @field_validator("event")
     @classmethod
     def _not_reserved(cls, event: str) -> str:
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is reserved by Socket.IO; pick another event name")
-        return event
+        return check_event_name(event)
 
     @model_validator(mode="after")
     def _data_or_args(self) -> "TimerConfig":
-        if "data" in self.model_fields_set and self.args is not None:
-            raise ValueError("give either data (one value) or args (several values), not both")
+        check_data_or_args(self)
         return self
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .config import RESERVED_EVENTS
+from .config import check_data_or_args, check_event_name
 from .diagnostics import suggest
 
 
@@ -37,14 +37,11 @@ class EmitRequest(BaseModel):
     @field_validator("event")
     @classmethod
     def _not_reserved(cls, event: str) -> str:
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is reserved by Socket.IO; pick another event name")
-        return event
+        return check_event_name(event)
 
     @model_validator(mode="after")
     def _one_of_each(self) -> "EmitRequest":
-        if "data" in self.model_fields_set and self.args is not None:
-            raise ValueError("give either data (one value) or args (several values), not both")
+        check_data_or_args(self)
         if self.room is not None and self.sid is not None:
             raise ValueError("give either room or sid, not both")
         return self

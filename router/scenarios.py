@@ -37,6 +37,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from .config import check_data_or_args
 from .diagnostics import problems_from_validation
 from .errors import StartupError
 from .yaml_source import ConfigSource, read_config_file
@@ -94,8 +95,7 @@ class Action(_Strict):
         if extra:
             raise ValueError(f"{', '.join(extra)} cannot go with {verb}"
                              + (f" (it takes {', '.join(sorted(allowed))})" if allowed else ""))
-        if "data" in self.model_fields_set and self.args is not None:
-            raise ValueError("give either data (one value) or args (several values), not both")
+        check_data_or_args(self)
         return self
 
     @property
