@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from typing import Any, Callable, Mapping
 
 import flask
@@ -73,7 +74,10 @@ class Dispatcher:
         self.compiled = compiled
         self.socketio = socketio
         self.connections: dict[tuple[str, str], Connection] = {}
-        self.metrics = RouterMetrics(compiled.namespaces, lambda: socketio.server.manager.rooms)
+        declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
+                    for event in namespace.events]
+        self.metrics = RouterMetrics(compiled.namespaces, lambda: socketio.server.manager.rooms,
+                                     declared)
         # rate, payload size, schema and unknown events; what it drops is counted in the metrics
         self.admission = Admission(compiled, socketio, on_drop=self.metrics.event_dropped)
 
@@ -177,13 +181,18 @@ class Dispatcher:
 
     def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
         gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
+        stats = self.metrics.event_stats(namespace, event)
+        clock = time.perf_counter
 
         def on_event(*args: Any) -> Any:
-            with self.metrics.timed_event(namespace, event):
+            started = clock()
+            try:
                 if gate is not None and not gate.admit(flask.request.sid, args):
                     return None  # refused: the sender got an error event
                 ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
                 run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
+            finally:
+                stats.observe(clock() - started)
             return ack_value(ctx)
 
         on_event.__name__ = f"on_{event}"

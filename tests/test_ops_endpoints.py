@@ -68,11 +68,32 @@ def test_metrics_count_connections_events_failures_and_refusals(build_router, co
     assert value(found, "socketio_router_handler_seconds_count", namespace="/chat", event="ping") == 3
 
 
+def test_handler_histogram_buckets_are_cumulative_and_less_or_equal():
+    from router.metrics import RouterMetrics
+
+    metrics = RouterMetrics(events=[("/chat", "ping")])
+    stats = metrics.event_stats("/chat", "ping")
+    for seconds in (0.00005, 0.0001, 0.0003, 0.002, 60.0):
+        stats.observe(seconds)
+    found = samples(metrics.exposition().decode())
+
+    def bucket(le: str) -> float | None:
+        return value(found, "socketio_router_handler_seconds_bucket", namespace="/chat",
+                     event="ping", le=le)
+
+    assert (bucket("0.0001"), bucket("0.00025"), bucket("0.0005"), bucket("0.0025")) == (2, 2, 3, 4)
+    assert bucket("10.0") == 4 and bucket("+Inf") == 5
+    assert value(found, "socketio_router_handler_seconds_count", namespace="/chat", event="ping") == 5
+    assert value(found, "socketio_router_handler_seconds_sum", namespace="/chat",
+                 event="ping") == pytest.approx(60.00245)
+    assert value(found, "socketio_router_events_received_total", namespace="/chat", event="ping") == 5
+
+
 def test_each_app_has_its_own_registry(build_router, connect):
     first, second = build_router(CHAT), build_router(CHAT)
     connect(first, "/chat", auth={"token": "s3cret"}).emit("ping", namespace="/chat")
     found = samples(second.app.test_client().get("/metrics").get_data(as_text=True))
-    assert value(found, "socketio_router_events_received_total", namespace="/chat", event="ping") is None
+    assert value(found, "socketio_router_events_received_total", namespace="/chat", event="ping") == 0
     assert value(found, "socketio_router_connected_clients", namespace="/chat") == 0
 
 
