@@ -16,6 +16,7 @@ from flask_socketio import SocketIO
 
 from .compiler import CompiledRouter
 from .dispatch import Dispatcher
+from .event_context import RouterFlask
 from .managers import create_manager
 from .packet_guard import CheckedPacket, guard_packets
 from .web import register_pages
@@ -47,7 +48,7 @@ class RouterApp:
 
 def create_app(compiled: CompiledRouter) -> RouterApp:
     server = compiled.config.server
-    app = Flask("socketio_router")
+    app = RouterFlask("socketio_router")
     # A random key per process is fine for Socket.IO sessions; set one to share Flask sessions.
     app.config["SECRET_KEY"] = server.secret_key or secrets.token_hex(32)
     manager = create_manager(server.message_queue, server.channel)
