@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         rounds = " ".join(f"{value:.1f}" for value in results[target])
         print(f"  {target:7} {best[target]:6.1f} us   (rounds: {rounds})")
     print(f"  ratio router / tuned: {best['router'] / best['tuned']:.2f}x "
-          f"({best["router"] - best["tuned"]:+.1f} us per message)")
+          f"({best['router'] - best['tuned']:+.1f} us per message)")
     return 0
 
 
