@@ -97,3 +97,16 @@ def test_the_many_events_config_passes_check(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n  ") == 200 + 1  # 200 events and on_connect
+
+
+@pytest.mark.parametrize("mode, event", [("gevent", "echo"), ("eventlet", "fanout"), ("threading", "echo")])
+def test_the_in_process_overhead_bench_measures_both_targets(mode, event):
+    done = subprocess.run([sys.executable, "bench/overhead.py", "--mode", mode, "--event", event,
+                           "--rounds", "1", "--messages", "300"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"{mode}, {event}: server CPU per message")
+    figures = {line.split()[0]: float(line.split()[1]) for line in lines[1:3]}
+    assert set(figures) == {"router", "tuned"} and all(value > 0 for value in figures.values())
+    assert lines[3].startswith("  ratio router / tuned: ")
