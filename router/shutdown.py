@@ -42,10 +42,11 @@ POLLING_SETTLE = 1.0     # seconds a long-polling client gets to act on a final 
 class GracefulStop:
     """The shutdown of one app: its draining flag and the client goodbyes."""
 
-    def __init__(self, socketio, timeout: float, reconnect: bool):
+    def __init__(self, socketio, timeout: float, reconnect: bool, pings=None):
         self.socketio = socketio
         self.timeout = timeout
         self.reconnect = reconnect
+        self.pings = pings  # the server-wide PingScheduler, stopped with python-socketio's tasks
         self._started = threading.Event()  # plain Event: under eventlet it is green too
         self.finished = threading.Event()
 
@@ -81,6 +82,8 @@ class GracefulStop:
                 log.warning("shutdown: %d client connection(s) did not close within %gs",
                             left, self.timeout)
             self.socketio.server.shutdown()  # python-socketio's own background tasks
+            if self.pings is not None:
+                self.pings.stop()
             stop_server(SERVER_STOP_GRACE)
             log.info("shutdown complete in %.2fs", time.monotonic() - started)
         finally:
