@@ -32,6 +32,8 @@ import threading
 import time
 from typing import Callable
 
+from .connection_footprint import direct_call
+
 log = logging.getLogger("socketio_router")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -184,6 +186,7 @@ class RefuseNewSessions:
 
     def __init__(self, wsgi_app, stop: GracefulStop, path: str):
         self.wsgi_app = wsgi_app
+        self._forward = direct_call(wsgi_app)  # no C stack level per WebSocket (connection_footprint)
         self.stop = stop
         self.prefix = "/" + path.strip("/")
 
@@ -193,7 +196,7 @@ class RefuseNewSessions:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain"),
                                                        ("Connection", "close")])
             return [b"shutting down\n"]
-        return self.wsgi_app(environ, start_response)
+        return self._forward(environ, start_response)
 
     def __getattr__(self, name):
         return getattr(self.wsgi_app, name)

@@ -74,3 +74,20 @@ def test_large_payloads_pass_the_small_buffers(mode, transport, write_config, ro
         assert replies == [payload]
     finally:
         client.disconnect()
+
+
+def test_direct_call_skips_the_instance_call_and_changes_nothing_else():
+    class Middleware:
+        def __call__(self, environ, start_response):
+            return ["wrapped", environ]
+
+    def plain_app(environ, start_response):
+        return ["plain", environ]
+
+    middleware = Middleware()
+    call = connection_footprint.direct_call(middleware)
+    assert call.__self__ is middleware and call.__func__ is Middleware.__call__
+    assert call({"k": 1}, None) == middleware({"k": 1}, None)
+    assert connection_footprint.direct_call(plain_app) is plain_app
+    bound = middleware.__call__
+    assert connection_footprint.direct_call(bound) is bound  # a bound method is called directly already
