@@ -46,13 +46,22 @@ def eventlet_protocol():
 
 
 def gevent_handler(base: type) -> type:
-    """``base`` (pywsgi.WSGIHandler or gevent-websocket's handler) with a small read buffer."""
+    """``base`` (pywsgi.WSGIHandler or gevent-websocket's handler) with a small read buffer,
+    which lets go of the request's parsed headers once they are in the environ."""
 
     class LeanHandler(base):
         def __init__(self, sock, address, server, rfile=None):
             if rfile is None:
                 rfile = sock.makefile("rb", READ_BUFFER)
             super().__init__(sock, address, server, rfile)
+
+        def get_environ(self):
+            environ = super().get_environ()
+            # Every header is in the environ now (HTTP_*). pywsgi reads the parsed copy only
+            # while reading a request and building its environ (a keep-alive connection's
+            # next request parses its own); a WebSocket would keep it for the connection's life.
+            self.headers = None
+            return environ
 
     LeanHandler.__name__ = f"Lean{base.__name__}"
     return LeanHandler

@@ -91,3 +91,20 @@ def test_direct_call_skips_the_instance_call_and_changes_nothing_else():
     assert connection_footprint.direct_call(plain_app) is plain_app
     bound = middleware.__call__
     assert connection_footprint.direct_call(bound) is bound  # a bound method is called directly already
+
+
+def test_gevent_handler_lets_go_of_the_parsed_headers_once_they_are_in_the_environ():
+    import io
+
+    from gevent import pywsgi
+
+    class FakeServer:
+        def get_environ(self):
+            return {}
+
+    handler = connection_footprint.gevent_handler(pywsgi.WSGIHandler)(
+        None, ("127.0.0.1", 1), FakeServer(), rfile=io.BytesIO(b"Host: h\r\nX-Token: t1\r\n\r\n"))
+    assert handler.read_request("GET /socket.io/?EIO=4&transport=polling HTTP/1.1")
+    environ = handler.get_environ()
+    assert environ["HTTP_X_TOKEN"] == "t1" and environ["QUERY_STRING"] == "EIO=4&transport=polling"
+    assert handler.headers is None
