@@ -1,14 +1,17 @@
 """Smaller per-connection memory in the eventlet and gevent servers, with their own knobs.
 
 Each WebSocket connection lives for hours, so what a server allocates per
-connection, times 10,000, is the router's memory. Three defaults cost the most
+connection, times 10,000, is the router's memory. These defaults cost the most
 and buy a Socket.IO server nothing:
 
 * eventlet.wsgi gives every connection a 16 KB write and an 8 KB read buffer,
   gevent.pywsgi an 8 KB read buffer, for its whole life. Socket.IO uses them for
-  one handshake of a few hundred bytes, then talks WebSocket on the raw socket.
-  Reads and writes larger than a buffer bypass it, so long-polling bodies are
-  not slowed down.
+  one handshake of a few hundred bytes, then talks WebSocket on the raw socket
+  (gevent-websocket reads small frames through the read buffer). Reads and
+  writes larger than a buffer bypass it, so long-polling bodies are not slowed
+  down.
+* gevent.pywsgi keeps a request's parsed headers on its handler, which a
+  WebSocket keeps for its life, though they were copied into the environ.
 * gevent records, for every greenlet it spawns, the stack and greenlet that
   spawned it (``track_greenlet_tree``), a debugging aid that costs memory per
   connection and time per event. The ``GEVENT_TRACK_GREENLET_TREE`` environment
@@ -28,8 +31,9 @@ import os
 import types
 from typing import Callable
 
-# A handshake's request line and headers fit in one read.
-READ_BUFFER = 2048
+# A Node or native client's handshake fits in one read, a browser's (user agent, cookies) in a
+# few; gevent-websocket also reads frames through it, and larger reads bypass it.
+READ_BUFFER = 1024
 # More than 0: eventlet's writelines() loses data on an unbuffered file.
 WRITE_BUFFER = 1024
 
