@@ -36,6 +36,8 @@ from engineio import packet as eio_packet
 
 log = logging.getLogger("socketio_router")
 
+PINGS_PER_TURN = 256  # PINGs sent before the task yields to the other green threads
+
 
 class PingScheduler:
     """The heartbeat of every socket of one Engine.IO server, in one background task.
@@ -114,6 +116,7 @@ class PingScheduler:
         whole interval: whatever is queued meanwhile is due no sooner than that.
         """
         due = self._due
+        sent = 0
         while due and due[0][0] <= now:
             _, ref = due.popleft()
             socket = ref()
@@ -125,6 +128,11 @@ class PingScheduler:
                 socket.send(eio_packet.Packet(eio_packet.PING))
             except Exception:  # closed by its client between the check and the send
                 log.debug("ping to %s failed", socket.sid, exc_info=True)
+            sent += 1
+            if sent % PINGS_PER_TURN == 0:
+                # Thousands of clients that connected together come due together: let the
+                # other green threads run between batches rather than after all of them.
+                self.eio.sleep(0)
         return due[0][0] - now if due else self.interval
 
     def stop(self, timeout: float = 5.0) -> bool:

@@ -31,6 +31,10 @@ class FakeEio:
         self.sockets = {}
         self.tasks = []
         self.run_tasks = run_tasks
+        self.yields = 0
+
+    def sleep(self, seconds):
+        self.yields += 1
 
     def create_event(self):
         return threading.Event()
@@ -100,6 +104,17 @@ def test_due_sockets_get_a_ping_in_the_order_they_were_scheduled(clock):
     a.schedule_ping()
     assert scheduler.send_due(clock.now + INTERVAL) == INTERVAL
     assert log[3:] == ["b", "a"]
+
+
+def test_a_crowd_coming_due_together_is_pinged_in_turns(clock, monkeypatch):
+    monkeypatch.setattr("router.ping_scheduler.PINGS_PER_TURN", 2)
+    eio = FakeEio()
+    scheduler = PingScheduler(eio, clock=clock)
+    sockets, log = adopted(scheduler, "a", "b", "c", "d", "e")
+    for sock in sockets:
+        sock.schedule_ping()
+    scheduler.send_due(clock.now + INTERVAL)
+    assert log == ["a", "b", "c", "d", "e"] and eio.yields == 2
 
 
 def test_one_ping_per_pong(clock):
