@@ -160,6 +160,8 @@ def serve(args) -> int:
         serve_forever(router, server.host, server.port, ready, sock=inherited_socket())
     finally:
         router.timers.stop()
+        if router.pings is not None:
+            router.pings.stop()
     return 0
 
 

@@ -19,6 +19,7 @@ from .dispatch import Dispatcher
 from .event_context import RouterFlask
 from .managers import create_manager
 from .packet_guard import CheckedPacket, guard_packets
+from .ping_scheduler import PingScheduler
 from .web import register_pages
 from .operations import install_operations
 from .publish_api import publish_api
@@ -44,6 +45,7 @@ class RouterApp:
     dispatcher: Dispatcher
     compiled: CompiledRouter
     timers: TimerRunner | None = None  # started by the CLI with the server, not by create_app
+    pings: PingScheduler | None = None  # None: python-engineio's own ping task per socket
 
 
 def create_app(compiled: CompiledRouter) -> RouterApp:
@@ -96,5 +98,11 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     register_pages(app, socketio, compiled)  # the demo page and the console, if the config asks
     app.register_blueprint(publish_api(socketio, compiled))
     router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio))
+    # The Admin UI in development mode reports each socket from Socket._send_ping, which
+    # the scheduler does not run: sockets keep their own ping task then.
+    if server.admin_ui is None or server.admin_ui.mode != "development":
+        router.pings = PingScheduler(socketio.server.eio)
     install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop
+    if router.pings is not None:
+        router.pings.install()  # after the Admin UI, which replaces the Engine.IO connect handler
     return router

@@ -25,7 +25,8 @@ def install_operations(router) -> Operations:
     """Called once by the loader for each app it builds."""
     server = router.compiled.config.server
     metrics = router.dispatcher.metrics
-    stop = GracefulStop(router.socketio, server.shutdown_timeout, server.shutdown_reconnect)
+    stop = GracefulStop(router.socketio, server.shutdown_timeout, server.shutdown_reconnect,
+                        pings=router.pings)
     router.app.register_blueprint(health_blueprint(
         metrics, router.compiled.source.file, list(router.compiled.namespaces),
         server.message_queue, lambda: stop.draining))

@@ -32,6 +32,8 @@ import threading
 import time
 from typing import Callable
 
+from .connection_footprint import direct_call
+
 log = logging.getLogger("socketio_router")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -42,10 +44,11 @@ POLLING_SETTLE = 1.0     # seconds a long-polling client gets to act on a final 
 class GracefulStop:
     """The shutdown of one app: its draining flag and the client goodbyes."""
 
-    def __init__(self, socketio, timeout: float, reconnect: bool):
+    def __init__(self, socketio, timeout: float, reconnect: bool, pings=None):
         self.socketio = socketio
         self.timeout = timeout
         self.reconnect = reconnect
+        self.pings = pings  # the server-wide PingScheduler, stopped with python-socketio's tasks
         self._started = threading.Event()  # plain Event: under eventlet it is green too
         self.finished = threading.Event()
 
@@ -81,6 +84,8 @@ class GracefulStop:
                 log.warning("shutdown: %d client connection(s) did not close within %gs",
                             left, self.timeout)
             self.socketio.server.shutdown()  # python-socketio's own background tasks
+            if self.pings is not None:
+                self.pings.stop()
             stop_server(SERVER_STOP_GRACE)
             log.info("shutdown complete in %.2fs", time.monotonic() - started)
         finally:
@@ -181,6 +186,7 @@ class RefuseNewSessions:
 
     def __init__(self, wsgi_app, stop: GracefulStop, path: str):
         self.wsgi_app = wsgi_app
+        self._forward = direct_call(wsgi_app)  # no C stack level per WebSocket (connection_footprint)
         self.stop = stop
         self.prefix = "/" + path.strip("/")
 
@@ -190,7 +196,7 @@ class RefuseNewSessions:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain"),
                                                        ("Connection", "close")])
             return [b"shutting down\n"]
-        return self.wsgi_app(environ, start_response)
+        return self._forward(environ, start_response)
 
     def __getattr__(self, name):
         return getattr(self.wsgi_app, name)

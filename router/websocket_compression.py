@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from .connection_footprint import direct_call
+
 EXTENSIONS_HEADER = "HTTP_SEC_WEBSOCKET_EXTENSIONS"
 DEFLATE = "permessage-deflate"
 
@@ -35,6 +37,7 @@ class DeclineWebSocketCompression:
 
     def __init__(self, app: Callable):
         self.app = app
+        self._forward = direct_call(app)  # no C stack level per WebSocket (connection_footprint)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         offered = environ.get(EXTENSIONS_HEADER)
@@ -44,7 +47,7 @@ class DeclineWebSocketCompression:
                 environ[EXTENSIONS_HEADER] = kept
             else:
                 del environ[EXTENSIONS_HEADER]
-        return self.app(environ, start_response)
+        return self._forward(environ, start_response)
 
     def __getattr__(self, name: str):
         return getattr(self.app, name)

@@ -74,3 +74,37 @@ def test_large_payloads_pass_the_small_buffers(mode, transport, write_config, ro
         assert replies == [payload]
     finally:
         client.disconnect()
+
+
+def test_direct_call_skips_the_instance_call_and_changes_nothing_else():
+    class Middleware:
+        def __call__(self, environ, start_response):
+            return ["wrapped", environ]
+
+    def plain_app(environ, start_response):
+        return ["plain", environ]
+
+    middleware = Middleware()
+    call = connection_footprint.direct_call(middleware)
+    assert call.__self__ is middleware and call.__func__ is Middleware.__call__
+    assert call({"k": 1}, None) == middleware({"k": 1}, None)
+    assert connection_footprint.direct_call(plain_app) is plain_app
+    bound = middleware.__call__
+    assert connection_footprint.direct_call(bound) is bound  # a bound method is called directly already
+
+
+def test_gevent_handler_lets_go_of_the_parsed_headers_once_they_are_in_the_environ():
+    import io
+
+    from gevent import pywsgi
+
+    class FakeServer:
+        def get_environ(self):
+            return {}
+
+    handler = connection_footprint.gevent_handler(pywsgi.WSGIHandler)(
+        None, ("127.0.0.1", 1), FakeServer(), rfile=io.BytesIO(b"Host: h\r\nX-Token: t1\r\n\r\n"))
+    assert handler.read_request("GET /socket.io/?EIO=4&transport=polling HTTP/1.1")
+    environ = handler.get_environ()
+    assert environ["HTTP_X_TOKEN"] == "t1" and environ["QUERY_STRING"] == "EIO=4&transport=polling"
+    assert handler.headers is None
