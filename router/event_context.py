@@ -22,6 +22,8 @@ from __future__ import annotations
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
+from .connection_footprint import direct_call
+
 # Flask-SocketIO's copy of the session, kept in the connection's environ from its first event.
 MANAGED_SESSION = "saved_session"
 URL_ADAPTER = "socketio_router.url_adapter"
@@ -49,11 +51,17 @@ class ConnectionSessionInterface(SecureCookieSessionInterface):
 
 
 class RouterFlask(Flask):
-    """The router's Flask app: Socket.IO events reuse their connection's URL adapter."""
+    """The router's Flask app: Socket.IO events reuse their connection's URL adapter, and a
+    request enters the middleware without a C stack level."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.session_interface = ConnectionSessionInterface()  # each app its own serializers
+
+    def __call__(self, environ, start_response):
+        # Into the middleware without a C stack level, which a WebSocket keeps for its life
+        # (connection_footprint.direct_call).
+        return direct_call(self.wsgi_app)(environ, start_response)
 
     def create_url_adapter(self, request):
         if request is None:

@@ -66,7 +66,7 @@ def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
     import eventlet.wsgi
     from eventlet.hubs import get_hub
 
-    from .connection_footprint import eventlet_protocol
+    from .connection_footprint import direct_call, eventlet_protocol
 
     listener = shutdown.ParkingListener(eventlet.greenio.GreenSocket(sock))
     # Our own pool, so a graceful stop can end the connections that outlive the goodbyes.
@@ -88,7 +88,7 @@ def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
     stop = operations_of(router).stop
     shutdown.on_stop_signal_eventlet(lambda signum: stop.run(signum, stop_accepting, stop_server))
     _announce(ready, sock, host)
-    eventlet.wsgi.server(listener, router.app, log_output=False, debug=False, custom_pool=pool,
+    eventlet.wsgi.server(listener, direct_call(router.app), log_output=False, debug=False, custom_pool=pool,
                          protocol=eventlet_protocol())
     stop.finished.wait(stop.longest)
 
@@ -97,7 +97,7 @@ def _serve_gevent(router, sock, host, max_connections, ready) -> None:
     from gevent import pywsgi
     from gevent.pool import Pool
 
-    from .connection_footprint import gevent_handler, tune_gevent
+    from .connection_footprint import direct_call, gevent_handler, tune_gevent
 
     tune_gevent()
     try:
@@ -106,7 +106,7 @@ def _serve_gevent(router, sock, host, max_connections, ready) -> None:
     except ImportError:  # WebSocket then comes from simple-websocket
         handler = {"handler_class": gevent_handler(pywsgi.WSGIHandler)}
     spawn = Pool(max_connections) if max_connections else "default"
-    server = pywsgi.WSGIServer(sock, router.app, log=None, spawn=spawn, **handler)
+    server = pywsgi.WSGIServer(sock, direct_call(router.app), log=None, spawn=spawn, **handler)
     stop = operations_of(router).stop
     # stop_accepting() leaves serve_forever running (close() would end it, and its handlers
     # one second later); stop() then ends the connections left.
