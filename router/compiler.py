@@ -12,7 +12,7 @@ from .abuse_policy import NamespacePolicy, compile_policies
 from .config import NamespaceConfig, RouterConfig, StepSpec
 from .diagnostics import problems_from_validation, suggest
 from .errors import Problem, StartupError
-from .message_queue import message_queue_problems
+from .broker_url import message_queue_problems
 from .pages import check_pages
 from .plugin_api import AUTH_RULE, FILE_READER, STEP, PluginSpec
 from .registry import Registry

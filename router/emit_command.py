@@ -74,7 +74,7 @@ def emit(args) -> int:
 def _publish(request, url: str, channel: str) -> int:
     from .emit_request import send
     from .managers import create_manager
-    from .message_queue import redact
+    from .broker_url import redact
 
     manager = create_manager(url, channel, write_only=True)
     try:

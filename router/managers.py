@@ -12,7 +12,8 @@ from typing import Callable
 
 import socketio
 
-from .message_queue import REDIS_SCHEMES, KombuQueue, RedisQueue, scheme_of
+from .broker_url import REDIS_SCHEMES, scheme_of
+from .message_queue import KombuQueue, RedisQueue
 from .rooms_policy import RoomsGuardMixin
 
 log = logging.getLogger("socketio_router")

@@ -1,4 +1,4 @@
-"""Message-queue client managers that outlive their broker, and the checks of a message_queue URL.
+"""Message-queue client managers that outlive their broker (the URL is checked in broker_url.py).
 
 python-socketio's RedisManager and KombuManager carry Flask-SocketIO's
 ``message_queue``; they already deliver emits, room closes and disconnects to every
@@ -22,15 +22,13 @@ A write-only manager (the ``emit`` command) publishes at once and raises on fail
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import socketio
 
-from .errors import Problem
+from .broker_url import redact
 
 log = logging.getLogger("socketio_router.message_queue")
 
@@ -39,56 +37,6 @@ RECONNECT_MIN_DELAY = 0.5      # seconds before the listener's first reconnectio
 RECONNECT_MAX_DELAY = 5.0      # and the most it ever waits between two attempts
 PUBLISH_RETRY_DELAY = 1.0      # while publishing fails, one attempt per this many seconds
 SUBSCRIBE_TIMEOUT = 10.0       # how long a broker may take to confirm a subscription
-
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "valkey", "valkeys", "valkey+sentinel")
-EXAMPLE_URLS = "redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def scheme_of(url: str) -> str:
-    return url.split("://", 1)[0].lower() if "://" in url else ""
-
-
-def message_queue_problems(url: str | None, source) -> list[Problem]:
-    """What is wrong with ``server.message_queue`` before any connection is tried: the
-    URL's shape, a scheme nobody handles, a client library that is not installed."""
-    if not url:
-        return []
-    path = ("server", "message_queue")
-    scheme = scheme_of(url)
-    if not scheme:
-        return [source.problem(path, f"message_queue {redact(url)!r} is not a URL",
-                               hint=f"write a broker URL, e.g. {EXAMPLE_URLS}")]
-    if scheme in REDIS_SCHEMES:
-        module, package = ("valkey", "valkey") if scheme.startswith("valkey") else ("redis", "redis")
-    elif scheme == "kafka":
-        module, package = "kafka", "kafka-python"
-    elif scheme.startswith("zmq"):
-        module, package = "zmq", "pyzmq"
-    else:
-        module, package = "kombu", "kombu"
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return [source.problem(path, f"message_queue {scheme}:// needs the {package!r} package",
-                               hint=f"pip install {package}")]
-    if module == "kombu":
-        from kombu.transport import TRANSPORT_ALIASES
-
-        if scheme not in TRANSPORT_ALIASES:
-            return [source.problem(path, f"unknown message queue scheme {scheme!r}",
-                                   hint=f"use a Redis or AMQP URL, e.g. {EXAMPLE_URLS}")]
-    return []
-
 
 def start_message_queue(server) -> None:
     """Connect the manager of a python-socketio ``server`` now, not at the first client.
