@@ -98,7 +98,7 @@ class Dispatcher:
                 log.info("refused %s on %s from %s: rule=%s reason=%s", request.sid, name,
                          ctx.remote_addr, refusal.rule, refusal.reason)
                 self.metrics.refused(name, refusal.rule)
-                raise
+                raise refusal.answer() from None
             self.connections[(name, request.sid)] = Connection(auth, identity)
             log.info("connect %s on %s from %s", request.sid, name, ctx.remote_addr)
             return True
@@ -204,6 +204,8 @@ class Dispatcher:
         def on_error(exc: BaseException) -> Any:
             request = flask.request
             event = getattr(request, "event", None) or {}
+            if isinstance(exc, Refused) and event.get("message") == "connect":
+                raise exc.answer() from None  # a class namespace's on_connect said no
             return self.handle_failure(exc, request.namespace, request.sid,
                                        event.get("message"), tuple(event.get("args") or ()), steps)
 

@@ -1,19 +1,20 @@
-"""A connect refusal: what an auth rule raises to say no."""
+"""A connect refusal: what an auth rule raises to say no.
+
+It is not python-socketio's ConnectionRefusedError itself, so that loading the
+auth rules (``check`` does) does not import python-socketio and the broker and
+HTTP clients it brings; the dispatcher raises :meth:`Refused.answer` instead.
+"""
 
 from __future__ import annotations
 
-from socketio.exceptions import ConnectionRefusedError as _SocketIORefusal
 
-
-class Refused(_SocketIORefusal):
+class Refused(Exception):
     """A connect-auth rule said no; the client gets ``connect_error`` with a reason.
 
     The payload is machine-readable: ``{"message": "unauthorized", "rule":
     "token", "reason": "...", "data": {"rule": ..., "reason": ...}}``.
-    python-socketio sends ``error_args`` as the CONNECT_ERROR data, so setting it
-    directly keeps our shape. ``data`` repeats rule and reason because
-    socket.io-client keeps only ``message`` and ``data`` of a refusal
-    (``err.message``, ``err.data``).
+    ``data`` repeats rule and reason because socket.io-client keeps only
+    ``message`` and ``data`` of a refusal (``err.message``, ``err.data``).
     """
 
     def __init__(self, reason: str, rule: str | None = None, message: str = "unauthorized"):
@@ -31,3 +32,12 @@ class Refused(_SocketIORefusal):
             self.error_args["rule"] = self.rule
             self.error_args["data"]["rule"] = self.rule
         return self
+
+    def answer(self):
+        """python-socketio's ConnectionRefusedError with this payload, for the connect handler to
+        raise: python-socketio sends its ``error_args`` as the CONNECT_ERROR data."""
+        from socketio.exceptions import ConnectionRefusedError
+
+        refusal = ConnectionRefusedError(self.error_args["message"])
+        refusal.error_args = self.error_args
+        return refusal

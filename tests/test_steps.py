@@ -286,6 +286,19 @@ def test_class_namespace_is_mounted(build_router, connect):
     assert connect(router_app, "/yaml").emit("ping", namespace="/yaml", callback=True) == "pong"
 
 
+def test_a_class_namespace_refuses_with_the_plugin_apis_refusal(build_router, refusal):
+    router_app = build_router(f"""
+        plugins_dir: {PLUGINS_DIR}
+        namespaces:
+          /cls:
+            class: "chat_namespace:ChatNamespace"
+    """)
+    assert refusal(router_app, "/cls", auth={"refuse": True}) == {
+        "message": "unauthorized", "rule": "class", "reason": "told to refuse",
+        "data": {"rule": "class", "reason": "told to refuse"}}
+    assert refusal(router_app, "/cls") is None
+
+
 def test_undeclared_namespace_is_refused_like_the_node_server(chat, refusal):
     assert refusal(chat, "/nope") == {"message": "Invalid namespace"}
     assert refusal(chat, "/") == {"message": "Invalid namespace"}
