@@ -11,8 +11,6 @@ import hmac
 import re
 from typing import Any
 
-import jwt
-from jwt.algorithms import get_default_algorithms
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .client_address import NetworkList, client_address, in_networks
@@ -159,6 +157,8 @@ class JwtOptions(TokenSource):
         if "PRIVATE KEY" in pem:
             raise ValueError(f"{where} holds a private key; give the router the public key only "
                              f"(the signing key stays with whoever issues tokens)")
+        from jwt.algorithms import get_default_algorithms  # PyJWT only for configs that use it
+
         try:
             self._key = get_default_algorithms()[key_algs[0]].prepare_key(pem)
         except Exception as exc:  # PyJWT raises several types for an unusable key
@@ -166,20 +166,23 @@ class JwtOptions(TokenSource):
         return self
 
 
-_JWT_REASONS = [  # most specific first: these exceptions subclass one another
-    (jwt.ExpiredSignatureError, "token expired"),
-    (jwt.ImmatureSignatureError, "token not yet valid"),
-    (jwt.InvalidAudienceError, "wrong audience"),
-    (jwt.InvalidIssuerError, "wrong issuer"),
-    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
-    (jwt.InvalidSignatureError, "invalid signature"),
-    (jwt.DecodeError, "malformed token"),
-]
+def _jwt_reasons(jwt) -> list:
+    return [  # most specific first: these exceptions subclass one another
+        (jwt.ExpiredSignatureError, "token expired"),
+        (jwt.ImmatureSignatureError, "token not yet valid"),
+        (jwt.InvalidAudienceError, "wrong audience"),
+        (jwt.InvalidIssuerError, "wrong issuer"),
+        (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+        (jwt.InvalidSignatureError, "invalid signature"),
+        (jwt.DecodeError, "malformed token"),
+    ]
 
 
 @auth_rule("jwt", JwtOptions)
 def jwt_rule(ctx: ConnectContext, options: JwtOptions) -> dict:
     """A signed JSON Web Token; its claims become ``identity`` (e.g. ``{{ identity.sub }}``)."""
+    import jwt  # imported on use: `check` of a config without jwt rules does not load PyJWT
+
     presented = _presented_token(ctx, options)
     if not presented:
         raise Refused(f"missing token ({options.where()})")
@@ -190,7 +193,7 @@ def jwt_rule(ctx: ConnectContext, options: JwtOptions) -> dict:
     except jwt.MissingRequiredClaimError as exc:
         raise Refused(f"missing claim {exc.claim!r}") from None
     except jwt.InvalidTokenError as exc:
-        for kind, reason in _JWT_REASONS:
+        for kind, reason in _jwt_reasons(jwt):
             if isinstance(exc, kind):
                 raise Refused(reason) from None
         raise Refused(f"invalid token: {exc}") from None

@@ -12,7 +12,6 @@ import itertools
 import re
 from typing import Any, Callable
 
-from jsonschema import Draft202012Validator, SchemaError, validators
 from pydantic import BaseModel, ValidationError
 
 MAX_REPORTED = 10      # failing fields listed to the client; the rest are counted
@@ -59,6 +58,9 @@ class JsonSchemaPayload(PayloadSchema):
     """A JSON Schema (its ``$schema`` picks the draft; 2020-12 otherwise), formats checked."""
 
     def __init__(self, schema: dict | bool):
+        # jsonschema only for configs that use it; `check` of the others does not load it.
+        from jsonschema import Draft202012Validator, validators
+
         cls = validators.validator_for(schema, default=Draft202012Validator) \
             if isinstance(schema, dict) else Draft202012Validator
         # Every problem of the schema, not only the first: a user fixes them in one edit.
