@@ -33,7 +33,6 @@ def build(target: str, mode: str):
     """(flask app, SocketIO) for ``target``, as its server process would build them."""
     if target == "router":
         os.environ["BENCH_ASYNC_MODE"] = mode
-        sys.path.insert(0, str(ROOT))
         from router.config_loader import load_source
         from router.loader import create_app
         from router.yaml_source import read_config_file
@@ -86,10 +85,11 @@ def measure(target: str, mode: str, event: str, messages: int, rounds: int) -> l
     client.send("join", room, 1)
     payload = {"room": "r", "text": "hello", "n": 1}
     per_message = []
+    warmup = min(messages // 10, 1000)  # messages that warm up caches and lazily built state
     for _ in range(rounds):
-        for index in range(min(messages // 10, 1000)):  # warm up caches and lazily built state
+        for index in range(warmup):
             client.send(event, payload, index)
-        client.wait_for(min(messages // 10, 1000) * 2)
+        client.wait_for(warmup * 2)
         client.sent.clear()
         started = time.process_time()
         for index in range(messages):
@@ -105,14 +105,10 @@ def measure(target: str, mode: str, event: str, messages: int, rounds: int) -> l
 
 
 def child(args) -> None:
-    if args.mode == "eventlet":
-        import eventlet
+    sys.path.insert(0, str(ROOT))
+    from router.cli import monkey_patch  # router.cli imports nothing that opens sockets
 
-        eventlet.monkey_patch()
-    elif args.mode == "gevent":
-        from gevent import monkey
-
-        monkey.patch_all()
+    monkey_patch(args.mode)  # both targets, as their servers are
     import logging
 
     logging.disable(logging.WARNING)  # the router logs each connect at INFO; keep the table clean

@@ -128,7 +128,7 @@ def serve(args) -> int:
     source = read_config_file(args.config)
     mode = (source.data.get("server") or {}).get("async_mode", "eventlet") \
         if isinstance(source.data, dict) and isinstance(source.data.get("server"), dict) else "eventlet"
-    _monkey_patch(mode)  # before the server, the plugins and any broker client are imported
+    monkey_patch(mode)  # before the server, the plugins and any broker client are imported
 
     from .config_loader import load_source
     from .loader import create_app
@@ -165,7 +165,9 @@ def serve(args) -> int:
     return 0
 
 
-def _monkey_patch(mode: str) -> None:
+def monkey_patch(mode: str) -> None:
+    """Patch the standard library for ``mode`` (eventlet, gevent; threading needs nothing), as
+    Flask-SocketIO's deployment docs say: first, before anything that opens sockets is imported."""
     if mode == "eventlet":
         import eventlet
 
