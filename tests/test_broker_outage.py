@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.cluster import (API_KEY, BROKERS, cluster_config, delete_amqp_exchange, subscribed,
                                    unique_channel, wait_for_log)
-from tests.support.py_client import PyClient
+from tests.support.cluster import clients  # noqa: F401  (a fixture)
 from tests.support.redis_server import OwnRedis
 from tests.support.tcp_proxy import TcpProxy
 
@@ -22,21 +22,6 @@ def own_redis():
     redis = OwnRedis()
     yield redis
     redis.stop()
-
-
-@pytest.fixture
-def clients():
-    made = []
-
-    def make(process):
-        client = PyClient(process.url, "/chat", transports=["websocket"]).connect()
-        made.append(client)
-        client.sid = client.wait_event("welcome")[0]["sid"]
-        return client
-
-    yield make
-    for client in made:
-        client.close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import requests
 from jsclient import JsDriver
 from tests.support.cluster import (API_KEY, BROKERS, cluster_config, delete_amqp_exchange,
                                    subscribed, unique_channel)
+from tests.support.cluster import clients  # noqa: F401  (a fixture)
 from tests.support.py_client import PyClient
 from tests.support.router_process import ROOT, run_cli
 
@@ -44,21 +45,6 @@ def cluster(broker, router_process, write_config):
         return config, a, b
 
     return start
-
-
-@pytest.fixture
-def clients():
-    made = []
-
-    def make(process, namespace="/chat", transport="websocket"):
-        client = PyClient(process.url, namespace, transports=[transport]).connect()
-        made.append(client)
-        client.sid = client.wait_event("welcome")[0]["sid"]
-        return client
-
-    yield make
-    for client in made:
-        client.close()
 
 
 @pytest.fixture

@@ -7,6 +7,10 @@ import textwrap
 import time
 import uuid
 
+import pytest
+
+from tests.support.py_client import PyClient
+
 API_KEY = "test-api-key-0123456789"
 
 # The shared services of the test machine (.ci/run starts them when they are down).
@@ -78,3 +82,20 @@ def delete_amqp_exchange(url: str, channel: str) -> None:
 
     with kombu.Connection(url, connect_timeout=5) as connection:
         kombu.Exchange(channel, type="fanout", durable=False)(connection.default_channel).delete()
+
+
+@pytest.fixture
+def clients():
+    """``clients(router_process, namespace="/chat", transport="websocket")`` -> a connected
+    PyClient whose ``sid`` is the one the cluster config's welcome told it; closed after the test."""
+    made = []
+
+    def make(process, namespace="/chat", transport="websocket"):
+        client = PyClient(process.url, namespace, transports=[transport]).connect()
+        made.append(client)
+        client.sid = client.wait_event("welcome")[0]["sid"]
+        return client
+
+    yield make
+    for client in made:
+        client.close()
