@@ -22,6 +22,13 @@ def check_data_or_args(model: BaseModel) -> None:
         raise ValueError("give either data (one value) or args (several values), not both")
 
 
+def check_namespace_name(namespace: str) -> str:
+    """A namespace named in a request (the publish API, the emit command): it starts with '/'."""
+    if not namespace.startswith("/"):
+        raise ValueError(f"a namespace starts with '/', e.g. '/{namespace}'")
+    return namespace
+
+
 def check_event_name(event: str) -> str:
     """An event a server may emit: Socket.IO's lifecycle names are not."""
     if event in RESERVED_EVENTS:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .config import check_data_or_args, check_event_name
+from .config import check_data_or_args, check_event_name, check_namespace_name
 from .diagnostics import suggest
 
 
@@ -30,9 +30,7 @@ class EmitRequest(BaseModel):
     @field_validator("namespace")
     @classmethod
     def _namespace_shape(cls, namespace: str) -> str:
-        if not namespace.startswith("/"):
-            raise ValueError(f"a namespace starts with '/', e.g. '/{namespace}'")
-        return namespace
+        return check_namespace_name(namespace)
 
     @field_validator("event")
     @classmethod

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .api_key import check_api_key, presented_api_key
+from .config import check_namespace_name
 from .emit_request import EmitRequest, field_problems, namespace_problem, send
 
 log = logging.getLogger("socketio_router.publish_api")
@@ -39,9 +40,7 @@ class DisconnectRequest(BaseModel):
     @field_validator("namespace")
     @classmethod
     def _namespace_shape(cls, namespace: str) -> str:
-        if not namespace.startswith("/"):
-            raise ValueError(f"a namespace starts with '/', e.g. '/{namespace}'")
-        return namespace
+        return check_namespace_name(namespace)
 
 
 class ApiError(Exception):
