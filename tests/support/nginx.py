@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.processes import terminate
 from tests.support.router_process import ROOT
 
 SHIPPED = ROOT / "deploy" / "nginx.conf"
@@ -89,10 +90,4 @@ class Nginx:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        terminate(process)

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import threading
 
+from tests.support.processes import terminate
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -48,12 +50,4 @@ class OwnRedis:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        terminate(process)

@@ -11,6 +11,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from tests.support.processes import terminate
+
 ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -66,13 +68,7 @@ class RouterProcess:
         return self.process.wait(timeout)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
         if self.process and self.process.stdout:
             self.process.stdout.close()
 
