@@ -33,9 +33,9 @@ def build(target: str, mode: str):
     """(flask app, SocketIO) for ``target``, as its server process would build them."""
     if target == "router":
         os.environ["BENCH_ASYNC_MODE"] = mode
-        from router.config_loader import load_source
-        from router.loader import create_app
-        from router.yaml_source import read_config_file
+        from router.compile.load import load_source
+        from router.server.app import create_app
+        from router.config.source import read_config_file
 
         router = create_app(load_source(read_config_file(str(CONFIG))))
         return router.app, router.socketio
@@ -106,7 +106,7 @@ def measure(target: str, mode: str, event: str, messages: int, rounds: int) -> l
 
 def child(args) -> None:
     sys.path.insert(0, str(ROOT))
-    from router.cli import monkey_patch  # router.cli imports nothing that opens sockets
+    from router.cli.main import monkey_patch  # router.cli imports nothing that opens sockets
 
     monkey_patch(args.mode)  # both targets, as their servers are
     import logging

@@ -1,4 +1,4 @@
-"""The errors a user or a client sees: one startup error type, and a step's error.
+"""The errors a user or a client sees: one startup error type, a step's error, a connect refusal.
 
 Kept free of heavy imports: the CLI loads it before choosing how to monkey-patch.
 """
@@ -55,3 +55,33 @@ class StepError(Exception):
     forbidden room). Any other exception is reported to the client as an
     internal error and logged with its traceback.
     """
+
+
+class RoomRefused(StepError):
+    """A client may not enter (or close) this room; the message reaches that client."""
+
+
+class Refused(Exception):
+    """A connect-auth rule said no; the client gets ``connect_error`` with a reason.
+
+    The payload is machine-readable: ``{"message": "unauthorized", "rule":
+    "token", "reason": "...", "data": {"rule": ..., "reason": ...}}``.
+    ``data`` repeats rule and reason because socket.io-client keeps only
+    ``message`` and ``data`` of a refusal (``err.message``, ``err.data``).
+    """
+
+    def __init__(self, reason: str, rule: str | None = None, message: str = "unauthorized"):
+        super().__init__(message)
+        self.reason = reason
+        self.rule = rule
+        self.error_args = {"message": message, "reason": reason, "data": {"reason": reason}}
+        if rule is not None:
+            self.for_rule(rule)
+
+    def for_rule(self, rule: str) -> "Refused":
+        """The same refusal, credited to ``rule`` when the plugin did not name one."""
+        if self.rule is None or "rule" not in self.error_args:
+            self.rule = self.rule or rule
+            self.error_args["rule"] = self.rule
+            self.error_args["data"]["rule"] = self.rule
+        return self

@@ -19,11 +19,10 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
-from .errors import StepError
-from .refusal import Refused
+from router.errors import Refused, StepError
 
 __all__ = ["Options", "NoOptions", "PluginSpec", "StepContext", "ConnectContext", "step",
-           "auth_rule", "Refused", "StepError", "SPEC_ATTRIBUTE", "FileText", "ConfigFile"]
+           "auth_rule", "room_name", "Refused", "StepError", "SPEC_ATTRIBUTE", "FileText", "ConfigFile"]
 
 SPEC_ATTRIBUTE = "__socketio_router_plugin__"
 STEP = "step"
@@ -59,7 +58,7 @@ def _file_from_loader(value: Any, info: ValidationInfo) -> Any:
     reader = (info.context or {}).get(FILE_READER)
     if reader is None:  # options models do no I/O: only the loader reads files
         raise ValueError("file options are read by the config loader; load the config with "
-                         "router.config_loader.load_router")
+                         "router.compile.load.load_router")
     return reader(value)
 
 
@@ -70,13 +69,21 @@ ConfigFile = Annotated[FileText, BeforeValidator(_file_from_loader)]
 
 @dataclass(frozen=True)
 class PluginSpec:
-    """A registered plugin: its kind, name, options model and handler."""
+    """A registered plugin: its kind, name, options model and handler, and what it declares.
+
+    ``answers_callback``: a step that sets the client's callback value; at most one
+    such step per event, and none in on_connect / on_disconnect (no callback there).
+    ``secret_options``: options holding credentials; ``check --strict`` warns when
+    one is written in the file instead of an ``${ENV}`` reference.
+    """
 
     kind: str
     name: str
     options: type[BaseModel]
     handler: Callable
     description: str
+    answers_callback: bool = False
+    secret_options: frozenset[str] = frozenset()
 
     @property
     def origin(self) -> str:
@@ -87,7 +94,8 @@ class PluginSpec:
         return getattr(self.handler, "__module__", "?")
 
 
-def _marker(kind: str, name: str, options: type[BaseModel] | None, description: str | None):
+def _marker(kind: str, name: str, options: type[BaseModel] | None, description: str | None,
+            **declared: Any):
     if not isinstance(name, str) or not name:
         raise TypeError(f"a {kind} plugin needs a non-empty name, got {name!r}")
     options = NoOptions if options is None else options
@@ -97,28 +105,54 @@ def _marker(kind: str, name: str, options: type[BaseModel] | None, description: 
 
     def decorate(handler: Callable) -> Callable:
         doc = description or (inspect.getdoc(handler) or "").split("\n", 1)[0]
-        setattr(handler, SPEC_ATTRIBUTE, PluginSpec(kind, name, options, handler, doc))
+        setattr(handler, SPEC_ATTRIBUTE, PluginSpec(kind, name, options, handler, doc, **declared))
         return handler
 
     return decorate
 
 
-def step(name: str, options: type[BaseModel] | None = None, *, description: str | None = None):
-    """Mark ``handler(ctx, options)`` as the step plugin ``name``."""
-    return _marker(STEP, name, options, description)
+def step(name: str, options: type[BaseModel] | None = None, *, description: str | None = None,
+         answers_callback: bool = False, secret_options: tuple[str, ...] = ()):
+    """Mark ``handler(ctx, options)`` as the step plugin ``name`` (see :class:`PluginSpec`)."""
+    _check_secret_options(name, options, secret_options)
+    return _marker(STEP, name, options, description, answers_callback=answers_callback,
+                   secret_options=frozenset(secret_options))
 
 
-def auth_rule(name: str, options: type[BaseModel] | None = None, *, description: str | None = None):
-    """Mark ``check(ctx, options)`` as the connect-auth rule ``name``."""
-    return _marker(AUTH_RULE, name, options, description)
+def auth_rule(name: str, options: type[BaseModel] | None = None, *, description: str | None = None,
+              secret_options: tuple[str, ...] = ()):
+    """Mark ``check(ctx, options)`` as the connect-auth rule ``name`` (see :class:`PluginSpec`)."""
+    _check_secret_options(name, options, secret_options)
+    return _marker(AUTH_RULE, name, options, description, secret_options=frozenset(secret_options))
+
+
+def _check_secret_options(name: str, options: type[BaseModel] | None, secret: tuple[str, ...]) -> None:
+    fields = set(getattr(options, "model_fields", None) or ())
+    unknown = sorted(set(secret) - fields)
+    if unknown:
+        raise TypeError(f"plugin {name!r}: secret_options names {unknown}, which its options "
+                        f"model does not have")
+
+
+def room_name(value: Any) -> str:
+    """A room named by a rendered option: a non-empty string (numbers are accepted as text)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise StepError(f"room must be a non-empty string, got {type(value).__name__} {value!r}")
+    name = str(value)
+    if not name:
+        raise StepError("room must be a non-empty string, got an empty one")
+    return name
 
 
 class StepContext:
     """What a step sees of the message it handles, and where it answers.
 
-    ``args`` are the values the client sent (``data`` is the first). ``socketio``
-    is the Flask-SocketIO object: emit with an explicit ``namespace`` and ``to``.
-    A step sets the value returned to the client's callback with :meth:`set_ack`.
+    ``args`` are the values the client sent (``data`` is the first). A step acts
+    through :meth:`emit`, :meth:`broadcast`, :meth:`join`, :meth:`leave`,
+    :meth:`close_room` and :meth:`disconnect`, all on this namespace, and sets the
+    value returned to the client's callback with :meth:`set_ack`. ``socketio`` is
+    the Flask-SocketIO object, for what these do not cover (emit with an explicit
+    ``namespace``). A problem the client caused is a :class:`StepError` here.
     ``count`` is how many events this client has sent on this namespace, this one
     included (0 in on_connect), as the classic Flask-SocketIO example counts them.
     """
@@ -145,6 +179,44 @@ class StepContext:
     @property
     def data(self) -> Any:
         return self.args[0] if self.args else None
+
+    def emit(self, event: str, *values: Any, to: Any = None, include_self: bool = True) -> None:
+        """Send ``event`` with ``values`` to the sender, or with ``to`` to a room or a client's sid
+        (``include_self=False``: not to the sender, if it is in that room)."""
+        if to is None:
+            self._send(event, values, to=self.sid)
+        else:
+            self._send(event, values, to=room_name(to), skip_sid=None if include_self else self.sid)
+
+    def broadcast(self, event: str, *values: Any, include_self: bool = True) -> None:
+        """Send ``event`` with ``values`` to every client of this namespace."""
+        self._send(event, values, skip_sid=None if include_self else self.sid)
+
+    def join(self, room: Any) -> None:
+        """Put the sender in ``room`` (the namespace's ``rooms:`` policy may refuse it)."""
+        self.socketio.server.enter_room(self.sid, room_name(room), namespace=self.namespace)
+
+    def leave(self, room: Any) -> None:
+        """Take the sender out of ``room``."""
+        self.socketio.server.leave_room(self.sid, room_name(room), namespace=self.namespace)
+
+    def close_room(self, room: Any) -> None:
+        """Remove everyone from ``room``."""
+        self.socketio.server.close_room(room_name(room), namespace=self.namespace)
+
+    def disconnect(self) -> None:
+        """Disconnect the sender from this namespace, after what was sent to it so far."""
+        self.socketio.server.disconnect(self.sid, namespace=self.namespace)
+
+    def _send(self, event: str, values: tuple, **kwargs: Any) -> None:
+        if not isinstance(event, str) or not event:
+            raise StepError(f"event must be a non-empty string, got {event!r}")
+        # Flask-SocketIO sends a tuple as several arguments; one value goes as itself.
+        payload = values[0] if len(values) == 1 else tuple(values)
+        try:
+            self.socketio.emit(event, payload, namespace=self.namespace, **kwargs)
+        except (TypeError, ValueError) as exc:  # raised by the JSON encoder, before anything is sent
+            raise StepError(f"the payload cannot be sent as JSON: {exc}") from exc
 
     def set_ack(self, *values: Any) -> None:
         """The values the client's callback receives (one value, or several)."""

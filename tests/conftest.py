@@ -36,9 +36,9 @@ def write_config(tmp_path):
 @pytest.fixture
 def build_router():
     """``build_router(yaml_text, environ=None)`` -> RouterApp, built in-process."""
-    from router.config_loader import load_source
-    from router.loader import create_app
-    from router.yaml_source import parse_config_text
+    from router.compile.load import load_source
+    from router.server.app import create_app
+    from router.config.source import parse_config_text
 
     def build(text: str, environ: dict | None = None, filename: str = "test.yaml"):
         source = parse_config_text(textwrap.dedent(text).lstrip(), filename, environ or {})

@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from router.config_loader import load_source
+from router.compile.load import load_source
 from router.errors import StartupError
-from router.yaml_source import parse_config_text
+from router.config.source import parse_config_text
 from tests.conftest import PLUGINS_DIR
 from tests.support.router_process import run_cli
 
@@ -318,7 +318,7 @@ def test_rate_startup_errors():
 
 
 def test_rate_forms(build_router):
-    from router.rate_limit import parse_rate
+    from router.config.rates import parse_rate
 
     assert [(r.count, r.period) for r in map(parse_rate, ["20/s", "300/m", "5/10s", "1000 / hour", "2/min"])] == \
         [(20, 1), (300, 60), (5, 10), (1000, 3600), (2, 60)]

@@ -178,7 +178,7 @@ def test_random_handshakes_at_every_auth_rule(fuzz_router, connect, refusal, cap
                        st.builds(lambda kind, body: f"{kind}/fuzz,{body}", st.sampled_from("0123456789"),
                                  st.text(max_size=40) | values.map(lambda v: json.dumps(v, default=repr)))))
 def test_random_frames_decode_or_are_refused_as_malformed(frame):
-    from router.packet_guard import CheckedPacket, MalformedPacket
+    from router.upstream.packets import CheckedPacket, MalformedPacket
     from socketio import packet
 
     if not frame:

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from router.config_loader import load_source
+from router.compile.load import load_source
 from router.errors import StartupError
-from router.yaml_source import parse_config_text
+from router.config.source import parse_config_text
 from tests.conftest import PLUGINS_DIR
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
@@ -428,7 +428,7 @@ def test_ip_rule_ignores_a_spoofed_forwarded_for_unless_the_proxy_is_trusted(bui
 
 
 def test_client_address_resolution():
-    from router.client_address import client_address, parse_network
+    from router.config.networks import client_address, parse_network
 
     proxies = [parse_network("10.0.0.0/8"), parse_network("2001:db8::/32")]
     assert str(client_address({"REMOTE_ADDR": "203.0.113.9"}, proxies)) == "203.0.113.9"

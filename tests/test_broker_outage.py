@@ -186,7 +186,7 @@ def test_rabbitmq_link_loss_keeps_local_service_and_resumes(proxy, router_proces
 def test_a_full_outbox_drops_messages_instead_of_growing(proxy, monkeypatch, caplog):
     import socketio
 
-    from router import message_queue
+    from router.server import brokers as message_queue
 
     monkeypatch.setattr(message_queue, "OUTBOX_LIMIT", 5)
     link = proxy(6379)

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from router.config_loader import load_router
+from router.compile.load import load_router
 from router.errors import StartupError
 from tests.support.router_process import run_cli
 

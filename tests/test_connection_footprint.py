@@ -9,7 +9,7 @@ import sys
 import pytest
 import socketio
 
-from router import connection_footprint
+from router.upstream import lean_wsgi as connection_footprint
 
 CONFIG = """
     server:
@@ -51,7 +51,7 @@ def test_gevent_handler_reads_through_a_small_buffer():
                                            ({"GEVENT_TRACK_GREENLET_TREE": "1"}, "True")])
 def test_gevent_greenlet_tree_tracking_is_off_unless_the_environment_says(env, expected):
     # In a fresh interpreter: gevent's config is process-wide.
-    code = ("from router.connection_footprint import tune_gevent; import gevent; tune_gevent(); "
+    code = ("from router.upstream.lean_wsgi import tune_gevent; import gevent; tune_gevent(); "
             "print(gevent.config.track_greenlet_tree)")
     environ = {k: v for k, v in __import__("os").environ.items() if k != "GEVENT_TRACK_GREENLET_TREE"}
     done = subprocess.run([sys.executable, "-c", code], env={**environ, **env},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.broker_url import redact
+from router.config.brokers import redact
 from tests.support.cluster import unique_channel
 from tests.support.redis_server import free_port
 from tests.support.router_process import run_cli

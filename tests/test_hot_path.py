@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import router.dispatch
+import router.runtime.dispatch
 
 CONFIG = """
     plugins_dir: {plugins}
@@ -69,8 +69,8 @@ def test_templated_options_are_rendered_per_message(chat, connect):
 def test_a_filtered_failure_log_never_formats_the_payload(chat, connect, monkeypatch):
     router_app, _ = chat
     formatted = []
-    real = router.dispatch._short
-    monkeypatch.setattr(router.dispatch, "_short", lambda value, *a: formatted.append(1) or real(value, *a))
+    real = router.runtime.dispatch.shown
+    monkeypatch.setattr(router.runtime.dispatch, "shown", lambda value, *a: formatted.append(1) or real(value, *a))
     logger = logging.getLogger("socketio_router")
     monkeypatch.setattr(logger, "level", logging.ERROR)
     client = connect(router_app, "/chat")
@@ -103,7 +103,7 @@ json_with_bytes = st.recursive(
 def test_the_binary_scan_answers_as_python_socketio(data):
     from socketio import packet
 
-    from router.packet_guard import CheckedPacket, has_binary
+    from router.upstream.packets import CheckedPacket, has_binary
 
     assert has_binary(data) == packet.Packet.data_is_binary(data)
     built = CheckedPacket(packet.EVENT, namespace="/chat", data=["event", data])

@@ -108,7 +108,7 @@ def test_check_loads_no_server_broker_or_unused_library(tmp_path):
 
     config = tmp_path / "chat.yaml"
     config.write_text(SAFE.replace("server:\n", "server:\n  message_queue: redis://127.0.0.1:6379/0\n", 1))
-    code = ("import sys; from router.config_loader import load_router; load_router(sys.argv[1]); "
+    code = ("import sys; from router.compile.load import load_router; load_router(sys.argv[1]); "
             "print(sorted(m for m in ('socketio', 'engineio', 'flask', 'redis', 'requests', 'jwt', "
             "'jsonschema') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code, str(config)], cwd=ROOT, capture_output=True,

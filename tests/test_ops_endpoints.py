@@ -69,7 +69,7 @@ def test_metrics_count_connections_events_failures_and_refusals(build_router, co
 
 
 def test_handler_histogram_buckets_are_cumulative_and_less_or_equal():
-    from router.metrics import RouterMetrics
+    from router.runtime.metrics import RouterMetrics
 
     metrics = RouterMetrics(events=[("/chat", "ping")])
     stats = metrics.event_stats("/chat", "ping")
@@ -106,7 +106,7 @@ def test_healthz_and_readyz_without_a_broker(build_router):
 
 
 def test_readyz_is_503_while_shutting_down(build_router):
-    from router.operations import operations_of
+    from router.server.operations import operations_of
 
     router = build_router(CHAT)
     operations_of(router).stop._started.set()

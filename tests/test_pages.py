@@ -12,15 +12,15 @@ import re
 import pytest
 from flask import Flask
 
-from router.api_key import check_api_key
-from router.config_loader import load_router
+from router.http.api_key import check_api_key
+from router.compile.load import load_router
 from router.errors import StartupError
-from router.pages import REDACTED, is_loopback
+from router.compile.pages import REDACTED, is_loopback
 from tests.support.router_process import ROOT, run_cli
 
 DEMO_YAML = (ROOT / "configs" / "demo.yaml").read_text()
 CHAT_YAML = (ROOT / "configs" / "chat.yaml").read_text()
-BUNDLE = ROOT / "router" / "static" / "socket.io.min.js"
+BUNDLE = ROOT / "router" / "http" / "static" / "socket.io.min.js"
 
 
 def with_server_keys(yaml_text: str, **keys) -> str:
@@ -70,9 +70,9 @@ def test_the_bundle_is_the_official_socket_io_client(build_router):
     lock = json.loads((ROOT / "tests" / "js" / "package-lock.json").read_text())
     version = lock["packages"]["node_modules/socket.io-client"]["version"]
     assert body.startswith(f"/*!\n * Socket.IO v{version}\n".encode()), \
-        "router/static/socket.io.min.js and tests/js use the same socket.io-client version"
-    readme = (ROOT / "router" / "static" / "README.md").read_text()
-    assert hashlib.sha256(body).hexdigest() in readme, "router/static/README.md records the bundle's checksum"
+        "router/http/static/socket.io.min.js and tests/js use the same socket.io-client version"
+    readme = (ROOT / "router" / "http" / "static" / "README.md").read_text()
+    assert hashlib.sha256(body).hexdigest() in readme, "router/http/static/README.md records the bundle's checksum"
     assert f"**{version}**" in readme
 
 

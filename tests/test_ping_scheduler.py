@@ -16,7 +16,7 @@ import socketio
 import websocket
 from engineio import packet as eio_packet
 
-from router.ping_scheduler import PingScheduler
+from router.upstream.pings import PingScheduler
 from tests.support.cluster import wait_for_log
 
 INTERVAL = 10.0
@@ -107,7 +107,7 @@ def test_due_sockets_get_a_ping_in_the_order_they_were_scheduled(clock):
 
 
 def test_a_crowd_coming_due_together_is_pinged_in_turns(clock, monkeypatch):
-    monkeypatch.setattr("router.ping_scheduler.PINGS_PER_TURN", 2)
+    monkeypatch.setattr("router.upstream.pings.PINGS_PER_TURN", 2)
     eio = FakeEio()
     scheduler = PingScheduler(eio, clock=clock)
     sockets, log = adopted(scheduler, "a", "b", "c", "d", "e")

@@ -9,7 +9,7 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from flask import Request
 
-from router.api_key import check_api_key
+from router.http.api_key import check_api_key
 
 KEY = "s3cret-key-for-tests"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 import socket
 
-from router.server import listen_socket
+from router.server.serve import listen_socket
 
 
 def test_accepted_sockets_inherit_tcp_nodelay():

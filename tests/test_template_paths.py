@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.errors import StepError
-from router.template_paths import PathExpression, PathText
-from router.templates import EVENT_NAMES, TemplateEngine
+from router.compile.template_paths import PathExpression, PathText
+from router.compile.templates import EVENT_NAMES, TemplateEngine
 
 KEYS = ["room", "user", "a", "0", "items", "keys", "get", "__class__", "mro", "fn", "obj"]
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from router.config_loader import load_router
+from router.compile.load import load_router
 from router.errors import StartupError
 
 pytestmark = pytest.mark.timeout(60)

@@ -9,7 +9,7 @@ import socket
 import pytest
 import socketio
 
-from router.websocket_compression import DeclineWebSocketCompression, without_deflate
+from router.server.middleware import DeclineWebSocketCompression, without_deflate
 
 OFFER = "permessage-deflate; client_max_window_bits"  # what Node's ws and browsers send
 

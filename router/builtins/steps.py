@@ -1,0 +1,117 @@
+"""The built-in step plugins: the same contract and registry as user plugins; they act through
+``StepContext`` alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from router.config.models import check_data_or_args
+from router.plugin_api import NoOptions, Options, StepContext, step
+
+
+class Values(Options):
+    """The values a step sends or answers: the incoming ones unless told otherwise."""
+
+    data: Any = Field(None, description="one value; default: the values the client sent")
+    args: list[Any] | None = Field(None, description="several values, e.g. [a, b]")
+
+    @model_validator(mode="after")
+    def _data_or_args(self):
+        check_data_or_args(self)
+        return self
+
+    def values(self, ctx: StepContext) -> tuple:
+        if self.args is not None:
+            return tuple(self.args)
+        if "data" in self.model_fields_set:
+            return (self.data,)
+        return ctx.args
+
+
+class Payload(Values):
+    """What an emitting step sends: the incoming event and values unless told otherwise."""
+
+    event: str | None = Field(None, description="event name to send; default: the incoming one")
+
+
+def outgoing(ctx: StepContext, options: Payload) -> tuple[str, tuple]:
+    """The event name and values an emitting step sends."""
+    return options.event or ctx.event, options.values(ctx)
+
+
+@step("echo", Payload)
+def echo(ctx: StepContext, options: Payload) -> None:
+    """Send the payload back to the sender (same event name unless `event:` is given)."""
+    event, values = outgoing(ctx, options)
+    ctx.emit(event, *values)
+
+
+class EmitOptions(Payload):
+    to: str | None = Field(None, description="a room or a client's sid; default: the sender")
+    include_self: bool = Field(True, description="with `to:` a room, whether the sender gets it too")
+
+
+@step("emit", EmitOptions)
+def emit(ctx: StepContext, options: EmitOptions) -> None:
+    """Send a (templated) payload to the sender, or to a room or sid with `to:`."""
+    event, values = outgoing(ctx, options)
+    ctx.emit(event, *values, to=options.to, include_self=options.include_self)
+
+
+class BroadcastOptions(Payload):
+    include_self: bool = Field(True, description="whether the sender gets the broadcast too")
+
+
+@step("broadcast", BroadcastOptions)
+def broadcast(ctx: StepContext, options: BroadcastOptions) -> None:
+    """Send the payload to every client of the namespace (no callbacks)."""
+    event, values = outgoing(ctx, options)
+    ctx.broadcast(event, *values, include_self=options.include_self)
+
+
+class RoomOptions(Options):
+    room: Any = Field(..., description="the room's name, usually a template like {{ data.room }}")
+
+
+@step("room.join", RoomOptions)
+def room_join(ctx: StepContext, options: RoomOptions) -> None:
+    """Put the sender in a room."""
+    ctx.join(options.room)
+
+
+@step("room.leave", RoomOptions)
+def room_leave(ctx: StepContext, options: RoomOptions) -> None:
+    """Take the sender out of a room."""
+    ctx.leave(options.room)
+
+
+class RelayOptions(Payload):
+    room: Any = Field(..., description="the room (or a client's sid) to send to")
+    include_self: bool = Field(True, description="whether the sender gets it too, if in the room")
+
+
+@step("room.relay", RelayOptions)
+def room_relay(ctx: StepContext, options: RelayOptions) -> None:
+    """Send the payload to everyone in a room."""
+    event, values = outgoing(ctx, options)
+    ctx.emit(event, *values, to=options.room, include_self=options.include_self)
+
+
+@step("room.close", RoomOptions)
+def room_close(ctx: StepContext, options: RoomOptions) -> None:
+    """Remove everyone from a room."""
+    ctx.close_room(options.room)
+
+
+@step("ack", Values, answers_callback=True)
+def ack(ctx: StepContext, options: Values) -> None:
+    """Answer the client's callback (sent when the event's steps have all run)."""
+    ctx.set_ack(*options.values(ctx))
+
+
+@step("disconnect", NoOptions)
+def disconnect(ctx: StepContext, options: NoOptions) -> None:
+    """Disconnect the sender from this namespace (after what earlier steps sent)."""
+    ctx.disconnect()

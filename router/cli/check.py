@@ -1,0 +1,57 @@
+"""``check``: validate a config, print its routing table and its risky settings."""
+
+from __future__ import annotations
+
+import sys
+
+from router.config.lint import find_risks, security_warnings
+
+EXIT_RISKY = 1  # check --strict found risky settings
+
+
+def check(args) -> int:
+    from router.compile.load import load_router
+
+    compiled = load_router(args.config)
+    print(routing_table(compiled))
+    if not args.strict:  # --strict lists these among every risky setting
+        for warning in security_warnings(compiled.config, compiled.source):
+            print(f"warning: {warning.render()}", file=sys.stderr)
+    return report_risks(compiled, args.strict)
+
+
+def report_risks(compiled, strict: bool) -> int:
+    """Print the warnings (all of them with ``strict``, else a count); the exit status of ``check``."""
+    risks = find_risks(compiled.config, compiled.source, compiled.registry.secret_options())
+    if not risks:
+        return 0
+    if not strict:
+        print(f"{len(risks)} risky setting(s); run check --strict to list them", file=sys.stderr)
+        return 0
+    for risk in risks:
+        print(f"warning: {risk.render()}", file=sys.stderr)
+    print(f"{len(risks)} warning(s): risky for production (exit {EXIT_RISKY} under --strict)",
+          file=sys.stderr)
+    return EXIT_RISKY
+
+
+def routing_table(compiled) -> str:
+    """The namespaces, their door and their events with the steps each runs."""
+    lines = [f"{compiled.source.file}: OK"]
+    for name, namespace in compiled.namespaces.items():
+        if namespace.class_ref:
+            lines.append(f"{name}  (class {namespace.class_ref})")
+            continue
+        rules = ", ".join(check.name for check in namespace.auth) or "open"
+        lines.append(f"{name}  auth: {rules}")
+        if namespace.policy is not None and namespace.policy.describe():
+            lines.append(f"  limits: {namespace.policy.describe()}")
+        rows = [("on_connect", namespace.on_connect), *namespace.events.items(),
+                ("on_disconnect", namespace.on_disconnect)]
+        if namespace.on_error is not None:
+            rows.append(("on_error", namespace.on_error))
+        width = max((len(event) for event, _ in rows), default=0)
+        for event, steps in rows:
+            if steps:
+                lines.append(f"  {event.ljust(width)}  " + " -> ".join(s.plugin.name for s in steps))
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+"""Compile a validated config into runnable pipelines: plugins looked up, options validated,
+templates compiled. Everything that can be wrong is found here, at startup, with its line.
+
+The compiler knows no plugin and no feature by name. What a plugin needs is in its
+spec (``answers_callback``); features outside the namespaces (pages, timers, the
+message queue URL) hand in their own checks (``checks=``, assembled by
+router/compile/load.py), each ``check(compiled, engine) -> problems``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from router.compile.policies import NamespacePolicy, compile_policies
+from router.compile.templates import (
+    ERROR_NAMES,
+    EVENT_NAMES,
+    TemplateEngine,
+    TemplateProblem,
+)
+from router.config.models import NamespaceConfig, RouterConfig, StepSpec
+from router.config.problems import problems_from_validation, suggest
+from router.config.source import ConfigSource
+from router.errors import Problem, StartupError
+from router.plugin_api import AUTH_RULE, FILE_READER, STEP, PluginSpec
+from router.plugins.registry import Registry
+
+# What a client hears when a step fails and neither the namespace nor the file says otherwise.
+DEFAULT_ON_ERROR = [StepSpec(plugin="emit", options={
+    "event": "error", "data": {"message": "{{ error }}", "event": "{{ event }}"}})]
+
+
+class CompiledStep:
+    """A plugin with its validated options; templated options are rendered per message."""
+
+    __slots__ = ("plugin", "handler", "options", "renderers", "label")
+
+    def __init__(self, plugin: PluginSpec, options: BaseModel, renderers: dict, label: str):
+        self.plugin = plugin
+        self.handler = plugin.handler
+        self.options = options
+        self.renderers = renderers  # field name -> compiled template Value
+        self.label = label          # "step 2 (room.join)", for errors and logs
+
+    def render_options(self, context: dict) -> BaseModel:
+        if not self.renderers:
+            return self.options
+        rendered = {name: value.render(context) for name, value in self.renderers.items()}
+        return self.options.model_copy(update=rendered)
+
+
+@dataclass
+class AuthCheck:
+    """A connect-auth rule, or an ``any:`` group of them."""
+
+    name: str
+    plugin: PluginSpec | None = None
+    options: BaseModel | None = None
+    any_of: list["AuthCheck"] = field(default_factory=list)
+
+
+@dataclass
+class CompiledNamespace:
+    name: str
+    class_ref: str | None = None
+    auth: list[AuthCheck] = field(default_factory=list)
+    on_connect: list[CompiledStep] = field(default_factory=list)
+    on_disconnect: list[CompiledStep] = field(default_factory=list)
+    events: dict[str, list[CompiledStep]] = field(default_factory=dict)
+    on_error: list[CompiledStep] | None = None
+    config: NamespaceConfig | None = None
+    policy: NamespacePolicy | None = None  # rate, payload, schema and rooms limits (abuse_policy)
+
+
+@dataclass
+class CompiledRouter:
+    config: RouterConfig
+    source: ConfigSource
+    registry: Registry
+    namespaces: dict[str, CompiledNamespace]
+    on_error: list[CompiledStep]
+    timers: list = field(default_factory=list)  # CompiledTimer, set by the timers check
+
+
+# A feature's startup check: problems of ``compiled``; it may attach what it compiled to it.
+FeatureCheck = Callable[[CompiledRouter, "TemplateEngine"], list[Problem]]
+
+
+def compile_router(config: RouterConfig, source: ConfigSource, registry: Registry,
+                   read_file=None, checks: Iterable[FeatureCheck] = ()) -> CompiledRouter:
+    """Compile every namespace, then run the features' ``checks``; raise one
+    :class:`StartupError` listing every problem.
+
+    ``read_file(path) -> FileText`` reads the files plugin options name (the loader's).
+    """
+    compiler = _Compiler(source, registry, read_file)
+    namespaces = {}
+    for name, namespace in config.namespaces.items():
+        namespaces[name] = compiler.namespace(name, namespace, ("namespaces", name))
+    compiler.problems.extend(compile_policies(config, source, registry, namespaces))
+    default_error = compiler.steps(config.on_error if config.on_error is not None else DEFAULT_ON_ERROR,
+                                   ("on_error",), ERROR_NAMES, "on_error")
+    compiled = CompiledRouter(config, source, registry, namespaces, default_error)
+    for check in checks:
+        compiler.problems.extend(check(compiled, compiler.engine))
+    if compiler.problems:
+        raise StartupError(compiler.problems)
+    return compiled
+
+
+class _Compiler:
+    def __init__(self, source: ConfigSource, registry: Registry, read_file=None):
+        self.source = source
+        self.registry = registry
+        self.validation_context = {FILE_READER: read_file} if read_file else None
+        self.engine = TemplateEngine()
+        self.problems: list[Problem] = []
+
+    def namespace(self, name: str, namespace: NamespaceConfig, path: tuple) -> CompiledNamespace:
+        compiled = CompiledNamespace(name=name, class_ref=namespace.class_, config=namespace)
+        if namespace.class_:
+            self._check_class(namespace.class_, path + ("class",))
+            return compiled
+        compiled.auth = [self.auth_check(spec, path + ("auth", index))
+                         for index, spec in enumerate(namespace.auth)]
+        compiled.on_connect = self.steps(namespace.on_connect, path + ("on_connect",), EVENT_NAMES, "on_connect")
+        compiled.on_disconnect = self.steps(namespace.on_disconnect, path + ("on_disconnect",),
+                                            EVENT_NAMES, "on_disconnect")
+        for event, spec in namespace.events.items():
+            event_path = path + ("events", event)
+            if event_path + ("steps",) in self.source.lines:  # written in full: {steps: [...], ...}
+                event_path += ("steps",)
+            compiled.events[event] = self.steps(spec.steps, event_path, EVENT_NAMES, "event")
+        if namespace.on_error is not None:
+            compiled.on_error = self.steps(namespace.on_error, path + ("on_error",), ERROR_NAMES, "on_error")
+        return compiled
+
+    def steps(self, specs: list[StepSpec], path: tuple, names: frozenset, where: str) -> list[CompiledStep]:
+        compiled = []
+        answering: list[str] = []  # the steps that answer the client's callback
+        for index, spec in enumerate(specs):
+            step_path = path + (index,)
+            plugin = self.registry.step(spec.plugin)
+            if plugin is None:
+                self._unknown_plugin(spec.plugin, step_path, STEP)
+                continue
+            if plugin.answers_callback:
+                answering.append(plugin.name)
+                if where in ("on_connect", "on_disconnect"):
+                    self.problems.append(self.source.problem(
+                        step_path, f"{plugin.name} answers a client's callback; it cannot run in {where}",
+                        hint=f"use {plugin.name} in an event's steps or in on_error"))
+                elif len(answering) == 2:
+                    both = (f"two {plugin.name} steps" if answering[0] == plugin.name
+                            else f"two steps that answer it ({answering[0]}, {plugin.name})")
+                    self.problems.append(self.source.problem(
+                        step_path, f"a callback is answered once; this event has {both}",
+                        hint="keep one of them (use args: [a, b] to send several values)"))
+            options, renderers = self._options(plugin, spec.options, step_path + (spec.plugin,), names)
+            if options is not None:
+                compiled.append(CompiledStep(plugin, options, renderers, f"step {index + 1} ({spec.plugin})"))
+        return compiled
+
+    def auth_check(self, spec: StepSpec, path: tuple) -> AuthCheck:
+        if spec.group is not None:
+            return AuthCheck(name="any", any_of=[self.auth_check(rule, path + ("any", index))
+                                                 for index, rule in enumerate(spec.group)])
+        plugin = self.registry.auth_rule(spec.plugin)
+        if plugin is None:
+            self._unknown_plugin(spec.plugin, path, AUTH_RULE)
+            return AuthCheck(name=spec.plugin)
+        options, renderers = self._options(plugin, spec.options, path + (spec.plugin,), frozenset())
+        return AuthCheck(name=spec.plugin, plugin=plugin, options=options)
+
+    def _options(self, plugin: PluginSpec, raw: dict[str, Any], path: tuple,
+                 names: frozenset) -> tuple[BaseModel | None, dict]:
+        try:
+            options = plugin.options.model_validate(raw, context=self.validation_context)
+        except ValidationError as exc:
+            self.problems.extend(problems_from_validation(exc, self.source, path, plugin.options,
+                                                          what="option"))
+            return None, {}
+        renderers = {}
+        if not names:  # auth rule options are not templates
+            return options, renderers
+        fields_by_key = {(f.alias or n): n for n, f in plugin.options.model_fields.items()}
+        for key, value in raw.items():
+            try:
+                compiled = self.engine.compile(value, names)
+            except TemplateProblem as exc:
+                self.problems.append(self.source.problem(path + (key,) + exc.path, str(exc), exc.hint))
+                continue
+            if not compiled.static:
+                renderers[fields_by_key.get(key, key)] = compiled
+        return options, renderers
+
+    def _unknown_plugin(self, name: str, path: tuple, kind: str) -> None:
+        known = self.registry.names(kind)
+        self.problems.append(self.source.problem(
+            path, f"unknown {kind} plugin {name!r}",
+            hint=" ".join(filter(None, [_sentence(suggest(name, known)),
+                                        "Custom plugins go in the plugins directory."]))))
+
+    def _check_class(self, reference: str, path: tuple) -> None:
+        from flask_socketio import Namespace
+
+        try:
+            target = self.registry.resolve_object(reference)
+        except LookupError as exc:
+            self.problems.append(self.source.problem(path, str(exc),
+                                                     hint="write class: \"module:ClassName\" with "
+                                                          "module.py in the plugins directory"))
+            return
+        if not (isinstance(target, type) and issubclass(target, Namespace)):
+            self.problems.append(self.source.problem(
+                path, f"{reference!r} is not a flask_socketio.Namespace subclass",
+                hint="define class MyNamespace(flask_socketio.Namespace) with on_<event> methods"))
+
+
+def _sentence(text: str | None) -> str | None:
+    if not text:
+        return None
+    return text if text.endswith(("?", ".")) else text + "."

@@ -1,0 +1,170 @@
+"""The publish API: a backend pushes messages to Socket.IO clients over HTTP.
+
+``POST /api/emit`` sends an event to a namespace, a room or one client;
+``POST /api/disconnect`` disconnects one client. With a message queue, what one
+process receives reaches the clients of every process. Both need the API key of
+``server.api_key`` (see router/api_key.py) and are off while it is unset.
+Every answer is JSON; an error is ``{"error": "...", "problems": [...]}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import flask
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from router.config.models import check_namespace_name
+from router.http.api_key import check_api_key, presented_api_key
+from router.runtime.emit_request import (
+    EmitRequest,
+    field_problems,
+    namespace_problem,
+    send,
+)
+
+log = logging.getLogger("socketio_router.publish_api")
+
+HOW_TO_SEND = "send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+EMIT_PATH = "/api/emit"
+DISCONNECT_PATH = "/api/disconnect"
+# Every method reaches the view, so a GET gets a JSON 405 rather than Flask's HTML page.
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class DisconnectRequest(BaseModel):
+    """``{"namespace", "sid"}``: the client to disconnect, on whichever process holds it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = Field(..., description="the namespace the client is connected to")
+    sid: str = Field(..., min_length=1, description="the client's sid")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_shape(cls, namespace: str) -> str:
+        return check_namespace_name(namespace)
+
+
+class ApiError(Exception):
+    """An answer other than 200: its status, its message and, for a bad body, the fields."""
+
+    def __init__(self, status: int, message: str, problems: list | None = None,
+                 headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.problems = problems
+        self.headers = headers or {}
+
+    def response(self) -> flask.Response:
+        body = {"error": self.message}
+        if self.problems:
+            body["problems"] = self.problems
+        response = flask.jsonify(body)
+        response.status_code = self.status
+        response.headers.update(self.headers)
+        return response
+
+
+def publish_api(socketio, compiled) -> flask.Blueprint:
+    """The blueprint the loader registers; ``socketio`` emits, ``compiled`` gives the key,
+    the namespaces served and the largest body accepted."""
+    server = compiled.config.server
+    api_key = server.api_key
+    namespaces = list(compiled.namespaces)
+    limit = server.max_http_buffer_size
+    blueprint = flask.Blueprint("publish_api", __name__)
+    if api_key:
+        log.info("publish API on: POST %s and POST %s with the API key", EMIT_PATH, DISCONNECT_PATH)
+
+    def guarded(handler):
+        def view():
+            try:
+                _authorize(api_key)
+                return handler(_read_body(limit))
+            except ApiError as error:
+                return error.response()
+
+        view.__name__ = handler.__name__
+        return view
+
+    @guarded
+    def emit(body: dict):
+        request = _validate(EmitRequest, body)
+        _check_namespace(request.namespace, namespaces)
+        try:
+            send(socketio, request)
+        except (TypeError, ValueError) as exc:  # the JSON encoder; JSON in, so only a custom json module
+            raise ApiError(400, f"the payload cannot be sent: {exc}") from None
+        log.info("publish API: emitted %s", request.describe())
+        return flask.jsonify({"ok": True, "namespace": request.namespace, "event": request.event,
+                              "to": request.to})
+
+    @guarded
+    def disconnect(body: dict):
+        request = _validate(DisconnectRequest, body)
+        _check_namespace(request.namespace, namespaces)
+        # Disconnects here, or asks the other processes through the message queue.
+        socketio.server.disconnect(request.sid, namespace=request.namespace)
+        log.info("publish API: disconnect %s from %s", request.sid, request.namespace)
+        return flask.jsonify({"ok": True, "namespace": request.namespace, "sid": request.sid})
+
+    blueprint.add_url_rule(EMIT_PATH, "emit", emit, methods=ALL_METHODS)
+    blueprint.add_url_rule(DISCONNECT_PATH, "disconnect", disconnect, methods=ALL_METHODS)
+    return blueprint
+
+
+def _authorize(api_key: str | None) -> None:
+    request = flask.request
+    if not api_key:
+        raise ApiError(404, "the publish API is off; set server.api_key (e.g. \"${ROUTER_API_KEY}\") "
+                            "to turn it on")
+    if not check_api_key(request, api_key):
+        missing = presented_api_key(request) is None
+        log.warning("publish API: %s API key from %s", "no" if missing else "wrong", request.remote_addr)
+        raise ApiError(401, f"missing API key: {HOW_TO_SEND}" if missing else "invalid API key",
+                       headers={"WWW-Authenticate": 'Bearer realm="socketio-router"'})
+    if request.method != "POST":
+        raise ApiError(405, f"use POST, not {request.method}", headers={"Allow": "POST"})
+
+
+def _read_body(limit: int) -> dict:
+    request = flask.request
+    if not request.is_json:
+        raise ApiError(415, "send a JSON object with 'Content-Type: application/json'")
+    request.max_content_length = limit
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"the body is larger than {limit} bytes (server.max_http_buffer_size)") from None
+    try:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"the body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _no_constants(name: str):
+    # NaN and Infinity parse in Python but are not JSON: a JavaScript client could not read them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _validate(model: type[BaseModel], body: dict):
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = field_problems(exc)
+        summary = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"]
+                            for p in problems)
+        raise ApiError(400, f"invalid request: {summary}", problems) from None
+
+
+def _check_namespace(namespace: str, namespaces: list[str]) -> None:
+    problem = namespace_problem(namespace, namespaces)
+    if problem:
+        raise ApiError(400, problem, [{"field": "namespace", "message": problem}])

@@ -1,0 +1,281 @@
+"""Run the compiled steps for each connect, event, disconnect and error, at message time."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from typing import Any, Callable, Mapping
+
+import flask
+
+from router.compile.compiler import (
+    AuthCheck,
+    CompiledNamespace,
+    CompiledRouter,
+    CompiledStep,
+)
+from router.errors import Refused, StepError
+from router.plugin_api import ConnectContext, StepContext
+from router.runtime.admission import Admission
+from router.runtime.metrics import RouterMetrics
+from router.text import shown
+
+log = logging.getLogger("socketio_router")
+
+
+class StepFailed(Exception):
+    """A step raised; carries what the client is told and what the log keeps."""
+
+    def __init__(self, step: CompiledStep, cause: BaseException):
+        self.step = step
+        self.cause = cause
+        if isinstance(cause, StepError):
+            detail = str(cause)
+        else:  # never show a client our internals: the traceback goes to the log
+            detail = "internal error"
+        self.client_message = f"{step.plugin.name} failed: {detail}"
+        super().__init__(self.client_message)
+
+
+class Connection:
+    """What the router keeps per connected client and namespace."""
+
+    __slots__ = ("auth", "identity", "count", "_numbers")
+
+    def __init__(self, auth: Any, identity: dict):
+        self.auth = auth
+        self.identity = identity
+        self.count = 0  # events this client sent here: the `count` template variable
+        self._numbers = itertools.count(1)
+
+    def counted(self) -> int:
+        """Count one more event; its number (next() is atomic, handlers may run concurrently)."""
+        self.count = number = next(self._numbers)
+        return number
+
+
+def connect_error(refusal: Refused):
+    """python-socketio's ConnectionRefusedError carrying ``refusal``'s payload, for a connect
+    handler to raise: python-socketio sends its ``error_args`` as the CONNECT_ERROR data."""
+    from socketio.exceptions import ConnectionRefusedError
+
+    error = ConnectionRefusedError(refusal.error_args["message"])
+    error.error_args = refusal.error_args
+    return error
+
+
+def run_steps(steps: list[CompiledStep], ctx: StepContext) -> None:
+    """Run ``steps`` in order; the first failure stops the rest and raises :class:`StepFailed`."""
+    for step in steps:
+        try:
+            options = step.render_options(ctx.template_context()) if step.renderers else step.options
+            step.handler(ctx, options)
+        except Exception as exc:
+            raise StepFailed(step, exc) from exc
+
+
+def ack_value(ctx: StepContext) -> Any:
+    """The handler's return value: python-socketio sends a tuple as several ack arguments."""
+    if not ctx.has_ack:
+        return None
+    return ctx.ack[0] if len(ctx.ack) == 1 else ctx.ack
+
+
+class Dispatcher:
+    """Builds the handler functions the loader registers, and keeps per-connection state."""
+
+    def __init__(self, compiled: CompiledRouter, socketio):
+        self.compiled = compiled
+        self.socketio = socketio
+        self.connections: dict[tuple[str, str], Connection] = {}
+        declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
+                    for event in namespace.events]
+        self.metrics = RouterMetrics(compiled.namespaces, lambda: socketio.server.manager.rooms,
+                                     declared)
+        # rate, payload size, schema and unknown events; what it drops is counted in the metrics
+        self.admission = Admission(compiled, socketio, on_drop=self.metrics.event_dropped)
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    def connect_handler(self, namespace: CompiledNamespace) -> Callable:
+        name = namespace.name
+
+        def on_connect(auth: Any = None) -> bool:
+            request = flask.request
+            if self.admission.is_forged("connect", name, request.sid):
+                return None
+            ctx = ConnectContext(name, request.sid, auth, request.environ)
+            try:
+                self.admission.admit_connect(name, ctx)
+                identity = self.authorize(namespace, ctx)
+            except Refused as refusal:
+                log.info("refused %s on %s from %s: rule=%s reason=%s", request.sid, name,
+                         ctx.remote_addr, refusal.rule, refusal.reason)
+                self.metrics.refused(name, refusal.rule)
+                raise connect_error(refusal) from None
+            self.connections[(name, request.sid)] = Connection(auth, identity)
+            log.info("connect %s on %s from %s", request.sid, name, ctx.remote_addr)
+            return True
+
+        return on_connect
+
+    def authorize(self, namespace: CompiledNamespace, ctx: ConnectContext) -> dict:
+        """Every rule must pass; their claims merge into the identity."""
+        identity: dict = {}
+        for check in namespace.auth:
+            claims = self._run_check(check, ctx)
+            if claims:
+                identity.update(claims)
+        return identity
+
+    def _run_check(self, check: AuthCheck, ctx: ConnectContext) -> Mapping | None:
+        if check.any_of:
+            reasons = []
+            for rule in check.any_of:
+                try:
+                    return self._run_check(rule, ctx)
+                except Refused as refusal:
+                    reasons.append(f"{refusal.rule}: {refusal.reason}")
+            raise Refused("no rule passed (" + "; ".join(reasons) + ")", rule="any")
+        try:
+            claims = check.plugin.handler(ctx, check.options)
+        except Refused as refusal:
+            raise refusal.for_rule(check.name)
+        except Exception:
+            log.exception("auth rule %r raised on %s", check.name, ctx.namespace)
+            raise Refused("internal error in the auth rule", rule=check.name) from None
+        if claims is not None and not isinstance(claims, Mapping):
+            log.error("auth rule %r returned %r; expected a mapping of claims or None",
+                      check.name, type(claims).__name__)
+            raise Refused("internal error in the auth rule", rule=check.name)
+        return claims
+
+    def after_connect(self, sid: str, namespace_name: str) -> None:
+        """on_connect steps, run once the client has its connect confirmation."""
+        namespace = self.compiled.namespaces.get(namespace_name)
+        if namespace is None or not namespace.on_connect:
+            return
+        environ = self.socketio.server.get_environ(sid, namespace=namespace_name)
+        app = environ.get("flask.app") if environ else None
+        if app is None:
+            return
+        with app.request_context(environ):
+            flask.request.sid = sid
+            flask.request.namespace = namespace_name
+            flask.request.event = {"message": "connect", "args": ()}
+            ctx = self._context(namespace_name, sid, "connect", ())
+            try:
+                run_steps(namespace.on_connect, ctx)
+            except StepFailed as failure:
+                self.handle_failure(failure, namespace_name, sid, "connect", ())
+
+    def disconnect_handler(self, namespace: CompiledNamespace) -> Callable:
+        name = namespace.name
+
+        def on_disconnect(*reason: Any) -> None:
+            sid = flask.request.sid
+            if self.admission.is_forged("disconnect", name, sid):
+                return
+            try:
+                if namespace.on_disconnect:
+                    ctx = self._context(name, sid, "disconnect", ())
+                    try:
+                        run_steps(namespace.on_disconnect, ctx)
+                    except StepFailed as failure:
+                        self.metrics.step_failed(name, failure.step.plugin.name)
+                        _log_failure(failure, name, sid, "disconnect", ())
+            finally:
+                self.connections.pop((name, sid), None)
+                self.admission.forget(name, sid)
+                log.info("disconnect %s from %s%s", sid, name, f" ({reason[0]})" if reason else "")
+
+        return on_disconnect
+
+    # -- events ---------------------------------------------------------------------------
+
+    def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
+        gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
+        stats = self.metrics.event_stats(namespace, event)
+        clock = time.perf_counter
+
+        def on_event(*args: Any) -> Any:
+            started = clock()
+            try:
+                if gate is not None and not gate.admit(flask.request.sid, args):
+                    return None  # refused: the sender got an error event
+                ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
+                run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
+            finally:
+                stats.observe(clock() - started)
+            return ack_value(ctx)
+
+        on_event.__name__ = f"on_{event}"
+        return on_event
+
+    def error_handler(self, steps: list[CompiledStep]) -> Callable:
+        """The Flask-SocketIO error handler of a namespace (or the default one)."""
+
+        def on_error(exc: BaseException) -> Any:
+            request = flask.request
+            event = getattr(request, "event", None) or {}
+            if isinstance(exc, Refused) and event.get("message") == "connect":
+                raise connect_error(exc) from None  # a class namespace's on_connect said no
+            return self.handle_failure(exc, request.namespace, request.sid,
+                                       event.get("message"), tuple(event.get("args") or ()), steps)
+
+        return on_error
+
+    def handle_failure(self, exc: BaseException, namespace: str, sid: str, event: str | None,
+                       args: tuple, steps: list[CompiledStep] | None = None) -> Any:
+        """Log the failure and run the on_error steps for that client alone."""
+        _log_failure(exc, namespace, sid, event, args)
+        if isinstance(exc, StepFailed):
+            self.metrics.step_failed(namespace, exc.step.plugin.name)
+        if steps is None:
+            compiled = self.compiled.namespaces.get(namespace)
+            steps = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
+        message = exc.client_message if isinstance(exc, StepFailed) else "internal error"
+        if isinstance(exc, StepError):  # raised outside a step, e.g. a class namespace's refused room
+            message = str(exc)
+        ctx = self._context(namespace, sid, event or "", args, error=message)
+        try:
+            run_steps(steps, ctx)
+        except StepFailed as second:
+            self.metrics.step_failed(namespace, second.step.plugin.name)
+            _log_failure(second, namespace, sid, "on_error", args)
+            return None
+        return ack_value(ctx)
+
+    def _context(self, namespace: str, sid: str, event: str, args: tuple, error: str | None = None,
+                 counted: bool = False) -> StepContext:
+        connection = self.connections.get((namespace, sid))
+        if connection is None:
+            return StepContext(self.socketio, namespace, sid, event, args, error=error)
+        count = connection.counted() if counted else connection.count
+        return StepContext(self.socketio, namespace, sid, event, args, connection.auth,
+                           connection.identity, error, count)
+
+
+def _log_failure(exc: BaseException, namespace: str, sid: str, event: str | None, args: tuple) -> None:
+    shown = _Short(args)  # a client's payload can be 1 MB: repr it only if the record is emitted
+    if isinstance(exc, StepFailed) and isinstance(exc.cause, StepError):
+        log.warning("event %r on %s from %s: %s failed: %s (args=%s)", event, namespace, sid,
+                    exc.step.label, exc.cause, shown)
+    else:
+        cause = exc.cause if isinstance(exc, StepFailed) else exc
+        where = exc.step.label if isinstance(exc, StepFailed) else "handler"
+        log.error("event %r on %s from %s: %s raised (args=%s)", event, namespace, sid, where, shown,
+                  exc_info=(type(cause), cause, cause.__traceback__))
+
+
+class _Short:
+    """``shown(value)``, computed when a log record is formatted, never for a filtered one."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __str__(self) -> str:
+        return shown(self.value, 203)

@@ -1,0 +1,170 @@
+"""Prometheus metrics of one router app, in a registry of its own.
+
+Each app gets its own :class:`~prometheus_client.CollectorRegistry` (never the
+global one), so tests can build many apps in one process. Label values come only
+from the config (declared namespaces and events, plugin and rule names), never
+from what a client sends, so a client cannot grow the number of series.
+
+Other features count into the same object: ``event_dropped(namespace, event,
+reason)`` is the counter for rate limits and other abuse controls.
+
+Every event is counted and timed, so those two series are kept in plain numbers
+(:class:`EventStats`) and turned into Prometheus samples at scrape time. A
+prometheus_client Counter and Histogram take three locks per event, and under
+gevent and eventlet monkey patching makes each a Python-level lock of the event
+loop: together they were the largest part of the router's own cost per message.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sys
+from typing import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.utils import floatToGoString
+
+PREFIX = "socketio_router"
+# Handlers usually take well under a millisecond; the default buckets start at 5 ms.
+HANDLER_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                   0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _ConnectedClients:
+    """``connected_clients{namespace}``, read from the client manager at scrape time.
+
+    Counting at scrape time cannot drift: the manager is the source of truth for
+    who is connected, including class namespaces and the admin namespace.
+    """
+
+    def __init__(self, rooms: Callable[[], dict], declared: Iterable[str]):
+        self.rooms = rooms
+        self.declared = list(declared)
+
+    def collect(self):
+        family = GaugeMetricFamily(f"{PREFIX}_connected_clients",
+                                   "Clients connected, per namespace", labels=["namespace"])
+        counts = {name: 0 for name in self.declared}
+        for namespace, rooms in list(self.rooms().items()):
+            counts[namespace] = len(rooms.get(None) or ())
+        for namespace, count in sorted(counts.items()):
+            family.add_metric([namespace], count)
+        yield family
+
+
+def os_lock():
+    """A lock of the operating system, even in a monkey-patched process.
+
+    Safe for a few additions under gevent and eventlet: no greenlet switch can happen
+    while it is held, so a greenlet never waits on it; threads (the threading mode,
+    thread pools) still exclude each other.
+    """
+    if "gevent.monkey" in sys.modules:
+        from gevent import monkey
+
+        return monkey.get_original("_thread", "allocate_lock")()
+    if "eventlet.patcher" in sys.modules:
+        from eventlet import patcher
+
+        return patcher.original("_thread").allocate_lock()
+    import _thread
+
+    return _thread.allocate_lock()
+
+
+class EventStats:
+    """One declared event's count and handler-time histogram, as plain numbers."""
+
+    __slots__ = ("labels", "buckets", "total_seconds", "_lock")
+
+    def __init__(self, labels: tuple[str, str], lock):
+        self.labels = labels
+        self.buckets = [0] * (len(HANDLER_BUCKETS) + 1)  # the last one is +Inf
+        self.total_seconds = 0.0
+        self._lock = lock
+
+    def observe(self, seconds: float) -> None:
+        """Count one event whose steps took ``seconds``."""
+        index = bisect.bisect_left(HANDLER_BUCKETS, seconds)  # buckets are "less or equal"
+        with self._lock:
+            self.buckets[index] += 1
+            self.total_seconds += seconds
+
+    def snapshot(self) -> tuple[list[int], float]:
+        with self._lock:
+            return list(self.buckets), self.total_seconds
+
+
+class _EventSeries:
+    """``events_received_total`` and ``handler_seconds`` of every declared event, at scrape time."""
+
+    def __init__(self, stats: Iterable[EventStats]):
+        self.stats = list(stats)
+
+    def collect(self):
+        labels = ["namespace", "event"]
+        received = CounterMetricFamily(f"{PREFIX}_events_received",
+                                       "Events received, per namespace and event", labels=labels)
+        handler = HistogramMetricFamily(f"{PREFIX}_handler_seconds",
+                                        "Time to run an event's steps, per namespace and event",
+                                        labels=labels)
+        bounds = [floatToGoString(bound) for bound in HANDLER_BUCKETS] + ["+Inf"]
+        for stats in self.stats:
+            counts, total_seconds = stats.snapshot()
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, counts):
+                running += count
+                cumulative.append((bound, running))
+            received.add_metric(stats.labels, running)
+            handler.add_metric(stats.labels, cumulative, total_seconds)
+        yield received
+        yield handler
+
+
+class RouterMetrics:
+    """The counters and histogram the dispatcher and other features report to."""
+
+    def __init__(self, namespaces: Iterable[str] = (), rooms: Callable[[], dict] | None = None,
+                 events: Iterable[tuple[str, str]] = ()):
+        """``events`` are the declared (namespace, event) pairs: each has its series from the
+        start, at 0, so a rate over them is right from the first event."""
+        self.registry = CollectorRegistry(auto_describe=True)
+        lock = os_lock()
+        self._events = {labels: EventStats(labels, lock) for labels in events}
+        self.registry.register(_EventSeries(self._events.values()))
+        self.steps_failed = Counter(
+            f"{PREFIX}_steps_failed", "Steps that raised, per namespace and plugin",
+            ["namespace", "plugin"], registry=self.registry)
+        self.connects_refused = Counter(
+            f"{PREFIX}_connects_refused", "Connection attempts refused, per namespace and rule",
+            ["namespace", "rule"], registry=self.registry)
+        self.events_dropped = Counter(
+            f"{PREFIX}_events_dropped", "Events dropped before their steps ran (rate limits, "
+            "payload limits), per namespace, event and reason",
+            ["namespace", "event", "reason"], registry=self.registry)
+        if rooms is not None:
+            self.registry.register(_ConnectedClients(rooms, namespaces))
+
+    def refused(self, namespace: str, rule: str | None) -> None:
+        self.connects_refused.labels(namespace, rule or "unknown").inc()
+
+    def step_failed(self, namespace: str, plugin: str) -> None:
+        self.steps_failed.labels(namespace, plugin).inc()
+
+    def event_dropped(self, namespace: str, event: str, reason: str = "rate") -> None:
+        """Count an event a limit refused; ``event`` must be a declared name (or ``"*"``)."""
+        self.events_dropped.labels(namespace, event, reason).inc()
+
+    def event_stats(self, namespace: str, event: str) -> EventStats:
+        """The series of a declared event: ``observe(seconds)`` once per event received."""
+        return self._events[(namespace, event)]
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+

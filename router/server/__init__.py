@@ -1,0 +1,2 @@
+"""The running server: the Flask app and its Flask-SocketIO object (app.py), client managers and
+message-queue brokers, the WSGI servers of each async mode, operations and graceful stop."""

@@ -1,0 +1,108 @@
+"""The loader: a compiled config becomes a Flask app with a SocketIO server and its handlers.
+
+Every YAML event is registered with ``socketio.on_event``, a class namespace with
+``socketio.on_namespace``, error handlers with ``on_error`` / ``on_error_default``:
+the same calls a hand-written Flask-SocketIO app makes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import socketio as python_socketio
+from flask import Flask
+from flask_socketio import SocketIO
+
+from router.compile.compiler import CompiledRouter
+from router.http.pages import register_pages
+from router.http.publish_api import publish_api
+from router.runtime.dispatch import Dispatcher
+from router.runtime.timers import TimerRunner
+from router.server.flask_app import RouterFlask
+from router.server.managers import create_manager
+from router.server.middleware import DeclineWebSocketCompression
+from router.server.operations import install_operations
+from router.upstream.packets import CheckedPacket, guard_packets
+from router.upstream.pings import PingScheduler
+
+
+class UnknownNamespace(python_socketio.Namespace):
+    """Refuses namespaces the YAML does not declare, as the reference Node server does."""
+
+    def trigger_event(self, event, *args):
+        if event == "connect":
+            raise python_socketio.exceptions.ConnectionRefusedError("Invalid namespace")
+        return self.server.not_handled
+
+
+@dataclass
+class RouterApp:
+    """What a config serves: the Flask app, its SocketIO object and the dispatcher."""
+
+    app: Flask
+    socketio: SocketIO
+    dispatcher: Dispatcher
+    compiled: CompiledRouter
+    timers: TimerRunner | None = None  # started by the CLI with the server, not by create_app
+    pings: PingScheduler | None = None  # None: python-engineio's own ping task per socket
+
+
+def create_app(compiled: CompiledRouter) -> RouterApp:
+    server = compiled.config.server
+    app = RouterFlask("socketio_router")
+    # A random key per process is fine for Socket.IO sessions; set one to share Flask sessions.
+    app.config["SECRET_KEY"] = server.secret_key or secrets.token_hex(32)
+    manager = create_manager(server.message_queue, server.channel)
+    options = dict(
+        async_mode=server.async_mode,
+        cors_allowed_origins=server.cors_allowed_origins,
+        cors_credentials=server.cors_credentials,
+        ping_interval=server.ping_interval,
+        ping_timeout=server.ping_timeout,
+        max_http_buffer_size=server.max_http_buffer_size,
+        logger=server.logger,
+        engineio_logger=server.engineio_logger,
+        async_handlers=server.async_handlers,
+        path=server.path,
+        namespaces="*",  # undeclared namespaces reach UnknownNamespace and are refused by name
+        client_manager=manager,
+        serializer=CheckedPacket,  # malformed packets close their connection (packet_guard)
+    )
+    if server.transports:
+        options["transports"] = server.transports
+    socketio = SocketIO(app, **options)
+    guard_packets(socketio.server)
+    if not server.websocket_compression:  # outermost, so the WebSocket server never sees the offer
+        app.wsgi_app = DeclineWebSocketCompression(app.wsgi_app)
+    dispatcher = Dispatcher(compiled, socketio)
+    manager.after_connect = dispatcher.after_connect
+    manager.rooms_policy = dispatcher.admission.rooms_policy
+
+    for namespace in compiled.namespaces.values():
+        if namespace.class_ref:
+            namespace_class = compiled.registry.resolve_object(namespace.class_ref)
+            socketio.on_namespace(namespace_class(namespace.name))
+            continue
+        socketio.on_event("connect", dispatcher.connect_handler(namespace), namespace=namespace.name)
+        socketio.on_event("disconnect", dispatcher.disconnect_handler(namespace), namespace=namespace.name)
+        for event, steps in namespace.events.items():
+            socketio.on_event(event, dispatcher.event_handler(namespace.name, event, steps),
+                              namespace=namespace.name)
+        socketio.on_event("*", dispatcher.admission.unknown_event_handler(namespace.name),
+                          namespace=namespace.name)
+        if namespace.on_error is not None:
+            socketio.on_error(namespace.name)(dispatcher.error_handler(namespace.on_error))
+    socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
+    socketio.server.register_namespace(UnknownNamespace("*"))
+    register_pages(app, socketio, compiled)  # the demo page and the console, if the config asks
+    app.register_blueprint(publish_api(socketio, compiled))
+    router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio))
+    # The Admin UI in development mode reports each socket from Socket._send_ping, which
+    # the scheduler does not run: sockets keep their own ping task then.
+    if server.admin_ui is None or server.admin_ui.mode != "development":
+        router.pings = PingScheduler(socketio.server.eio)
+    install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop
+    if router.pings is not None:
+        router.pings.install()  # after the Admin UI, which replaces the Engine.IO connect handler
+    return router

@@ -1,0 +1,42 @@
+"""Attach the operations features to a built app: health and metrics endpoints, Admin UI, graceful stop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from router.http.health import health_blueprint
+from router.runtime.metrics import RouterMetrics
+from router.server.admin_ui import attach_admin_ui
+from router.server.shutdown import GracefulStop, RefuseNewSessions
+
+EXTENSION = "socketio_router.operations"
+
+
+@dataclass
+class Operations:
+    """What the operations features keep for one app (``operations_of(router)``)."""
+
+    metrics: RouterMetrics
+    stop: GracefulStop
+    admin_ui: object | None = None  # python-socketio's InstrumentedServer
+
+
+def install_operations(router) -> Operations:
+    """Called once by the loader for each app it builds."""
+    server = router.compiled.config.server
+    metrics = router.dispatcher.metrics
+    stop = GracefulStop(router.socketio, server.shutdown_timeout, server.shutdown_reconnect,
+                        pings=router.pings)
+    router.app.register_blueprint(health_blueprint(
+        metrics, router.compiled.source.file, list(router.compiled.namespaces),
+        server.message_queue, lambda: stop.draining))
+    router.app.wsgi_app = RefuseNewSessions(router.app.wsgi_app, stop, server.path)
+    operations = Operations(metrics, stop)
+    if server.admin_ui is not None:
+        operations.admin_ui = attach_admin_ui(router.socketio, server.admin_ui)
+    router.app.extensions[EXTENSION] = operations
+    return operations
+
+
+def operations_of(router) -> Operations:
+    return router.app.extensions[EXTENSION]

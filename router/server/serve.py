@@ -1,0 +1,130 @@
+"""Listen and serve in the configured async mode.
+
+Two defaults differ from ``socketio.run``: sockets get TCP_NODELAY (a reply
+followed by an ack otherwise waits ~40 ms on delayed ACKs), and eventlet is not
+capped at 1,024 concurrent connections. SIGTERM and SIGINT stop gracefully in
+every mode (router/shutdown.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Callable
+
+from router.server import shutdown
+from router.server.app import RouterApp
+from router.server.operations import operations_of
+
+log = logging.getLogger("socketio_router")
+
+# eventlet.wsgi.server's max_size bounds its green pool; this is "no cap" in practice.
+UNCAPPED = 1_000_000
+
+Ready = Callable[[str, int], None]
+
+
+def listen_socket(host: str, port: int, nodelay: bool) -> socket.socket:
+    """A listening TCP socket; Linux copies TCP_NODELAY from it to every accepted socket."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if nodelay:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def serve(router: RouterApp, host: str, port: int, ready: Ready | None = None,
+          sock: socket.socket | None = None) -> None:
+    """Serve until SIGTERM / SIGINT, then stop gracefully (see router/shutdown.py) and return.
+
+    ``ready(host, port)`` is called once the socket listens. ``sock`` is an already
+    listening socket (the --reload supervisor hands its own to each child).
+    """
+    server = router.compiled.config.server
+    mode = router.socketio.async_mode
+    sock = sock or listen_socket(host, port, server.tcp_nodelay)
+    if mode == "eventlet":
+        _serve_eventlet(router, sock, host, server.max_connections, ready)
+    elif mode == "gevent":
+        _serve_gevent(router, sock, host, server.max_connections, ready)
+    else:
+        _serve_threading(router, sock, host, ready)
+
+
+def _announce(ready: Ready | None, sock: socket.socket, host: str) -> None:
+    port = sock.getsockname()[1]
+    if ready is not None:
+        ready(host, port)
+
+
+def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
+    import eventlet
+    import eventlet.wsgi
+    from eventlet.hubs import get_hub
+
+    from router.upstream.lean_wsgi import direct_call, eventlet_protocol
+
+    listener = shutdown.ParkingListener(eventlet.greenio.GreenSocket(sock))
+    # Our own pool, so a graceful stop can end the connections that outlive the goodbyes.
+    pool = eventlet.GreenPool(max_connections or UNCAPPED)
+    main = eventlet.getcurrent()
+
+    def stop_accepting() -> None:
+        get_hub().schedule_call_global(0, main.throw, shutdown.StopAccepting)
+
+    def stop_server(grace: float) -> None:
+        # The parked accept loop raises SystemExit: eventlet.wsgi.server then waits for the pool.
+        listener.release()
+        deadline = time.monotonic() + grace
+        while pool.running() and time.monotonic() < deadline:
+            eventlet.sleep(0.02)
+        for thread in list(pool.coroutines_running):
+            thread.kill()
+
+    stop = operations_of(router).stop
+    shutdown.on_stop_signal_eventlet(lambda signum: stop.run(signum, stop_accepting, stop_server))
+    _announce(ready, sock, host)
+    eventlet.wsgi.server(listener, direct_call(router.app), log_output=False, debug=False, custom_pool=pool,
+                         protocol=eventlet_protocol())
+    stop.finished.wait(stop.longest)
+
+
+def _serve_gevent(router, sock, host, max_connections, ready) -> None:
+    from gevent import pywsgi
+    from gevent.pool import Pool
+
+    from router.upstream.lean_wsgi import direct_call, gevent_handler, tune_gevent
+
+    tune_gevent()
+    try:
+        from geventwebsocket.handler import WebSocketHandler
+        handler = {"handler_class": gevent_handler(WebSocketHandler)}
+    except ImportError:  # WebSocket then comes from simple-websocket
+        handler = {"handler_class": gevent_handler(pywsgi.WSGIHandler)}
+    spawn = Pool(max_connections) if max_connections else "default"
+    server = pywsgi.WSGIServer(sock, direct_call(router.app), log=None, spawn=spawn, **handler)
+    stop = operations_of(router).stop
+    # stop_accepting() leaves serve_forever running (close() would end it, and its handlers
+    # one second later); stop() then ends the connections left.
+    shutdown.on_stop_signal_gevent(
+        lambda signum: stop.run(signum, server.stop_accepting, lambda grace: server.stop(timeout=grace)))
+    _announce(ready, sock, host)
+    server.serve_forever()
+    stop.finished.wait(stop.longest)
+
+
+def _serve_threading(router, sock, host, ready) -> None:
+    from werkzeug.serving import make_server
+
+    server = make_server(host, sock.getsockname()[1], router.app, threaded=True, fd=sock.fileno())
+    stop = operations_of(router).stop
+    # shutdown() ends the accept loop; the connections' threads live on for their goodbyes
+    # while this thread waits for the stop to finish.
+    shutdown.on_stop_signal_threading(lambda signum: stop.run(signum, server.shutdown, lambda grace: None))
+    _announce(ready, sock, host)
+    server.serve_forever()
+    stop.finished.wait(stop.longest)

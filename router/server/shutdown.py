@@ -1,0 +1,253 @@
+"""Graceful stop on SIGTERM / SIGINT: stop accepting, say goodbye to every client, exit 0.
+
+The sequence, the same in every async mode:
+
+1. ``draining`` turns on: ``/readyz`` answers 503 and new Engine.IO handshakes get
+   503, so a load balancer and reconnecting clients go elsewhere.
+2. The server stops accepting connections, without touching the ones it has (under
+   ``--reload`` the next server, on the same socket, accepts them from then on).
+3. Every client is closed with a protocol goodbye, never a TCP reset: with
+   ``shutdown_reconnect`` (the default) an Engine.IO CLOSE, after which clients
+   reconnect by themselves (socket.io-client reports "transport close"); without
+   it a Socket.IO DISCONNECT first, which clients treat as final ("io server
+   disconnect"). The namespaces' on_disconnect steps run as usual.
+4. Once the goodbyes are flushed, or ``shutdown_timeout`` has passed, the server
+   ends its connections and ``serve`` returns.
+
+eventlet's accept loop shuts down the sockets of "idle" connections when it ends,
+and an upgraded WebSocket counts as idle there, so under eventlet step 2 parks the
+loop (:class:`ParkingListener`) and only step 4 ends it.
+
+The work runs in a green thread or a thread started by the signal, never inside
+the signal handler itself: under eventlet a handler runs in whatever greenlet the
+signal interrupted, where blocking is not allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Callable
+
+from router.upstream.lean_wsgi import direct_call
+
+log = logging.getLogger("socketio_router")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SERVER_STOP_GRACE = 1.0  # seconds the WSGI server gets to end its connections after the goodbyes
+POLLING_SETTLE = 1.0     # seconds a long-polling client gets to act on a final disconnect
+
+
+class GracefulStop:
+    """The shutdown of one app: its draining flag and the client goodbyes."""
+
+    def __init__(self, socketio, timeout: float, reconnect: bool, pings=None):
+        self.socketio = socketio
+        self.timeout = timeout
+        self.reconnect = reconnect
+        self.pings = pings  # the server-wide PingScheduler, stopped with python-socketio's tasks
+        self._started = threading.Event()  # plain Event: under eventlet it is green too
+        self.finished = threading.Event()
+
+    @property
+    def longest(self) -> float:
+        """The most a stop can take, for ``serve`` to wait for its end."""
+        return self.timeout + SERVER_STOP_GRACE + 1.0
+
+    @property
+    def draining(self) -> bool:
+        return self._started.is_set()
+
+    def run(self, signum: int, stop_accepting: Callable[[], None],
+            stop_server: Callable[[float], None]) -> None:
+        """The whole sequence; called once per process, in a green thread or a thread.
+
+        ``stop_accepting()`` stops taking new connections and leaves the others alone;
+        ``stop_server(grace)`` ends the server and, within ``grace`` seconds, the
+        connections left. ``serve`` then waits for :attr:`finished`.
+        """
+        if self._started.is_set():
+            return  # a second signal (Ctrl-C twice, a supervisor's SIGTERM) changes nothing
+        self._started.set()
+        started = time.monotonic()
+        deadline = started + self.timeout
+        try:
+            clients = len(self.socketio.server.eio.sockets)
+            log.info("%s: shutting down, closing %d client connection(s) (timeout %gs)",
+                     signal.Signals(signum).name, clients, self.timeout)
+            stop_accepting()
+            left = self.close_clients(deadline)
+            if left:
+                log.warning("shutdown: %d client connection(s) did not close within %gs",
+                            left, self.timeout)
+            self.socketio.server.shutdown()  # python-socketio's own background tasks
+            if self.pings is not None:
+                self.pings.stop()
+            stop_server(SERVER_STOP_GRACE)
+            log.info("shutdown complete in %.2fs", time.monotonic() - started)
+        finally:
+            self.finished.set()
+
+    def close_clients(self, deadline: float) -> int:
+        """Send every client its goodbye, wait until they have it, then close the sessions.
+
+        Returns how many clients had not fetched their goodbye by ``deadline``. The
+        goodbye is queued first and the session closed only once its queue is
+        empty: Engine.IO refuses requests of a closed session, so a long-polling
+        client whose session closed first would never receive it.
+        """
+        from engineio import packet as eio_packet
+
+        server = self.socketio.server
+        eio = server.eio
+        if not self.reconnect:
+            # A Socket.IO DISCONNECT per namespace: clients take it as final.
+            for namespace in list(server.manager.get_namespaces()):
+                for sid, _ in list(server.manager.get_participants(namespace, None)):
+                    try:
+                        server.disconnect(sid, namespace=namespace)
+                    except Exception:
+                        log.exception("shutdown: disconnecting %s from %s failed", sid, namespace)
+        sockets = list(eio.sockets.values())
+        # Not both goodbyes: socket.io-client acts on an Engine.IO CLOSE at once but on a
+        # Socket.IO packet one tick later, so a CLOSE in the same payload would win.
+        for socket in sockets if self.reconnect else ():
+            try:
+                socket.send(eio_packet.Packet(eio_packet.CLOSE))
+            except Exception:  # already closed by its client meanwhile
+                pass
+        waiting = sockets
+        while waiting and time.monotonic() < deadline:
+            eio.sleep(0.02)
+            waiting = [s for s in waiting if not s.closed and s.queue.qsize() > 0]
+        if not self.reconnect:
+            # A long-polling client has dequeued its DISCONNECT when the queue is empty, but
+            # socket.io-client acts on it one tick after the response arrives; closing the
+            # session first fails its next poll ("transport error"). It closes the session
+            # itself once it has acted, so give it that moment (bounded, for other clients).
+            polling = [s for s in sockets if not s.upgraded]
+            settle = min(deadline, time.monotonic() + POLLING_SETTLE)
+            while polling and time.monotonic() < settle:
+                eio.sleep(0.02)
+                polling = [s for s in polling if not s.closed]
+        for socket in sockets:
+            try:
+                # abort: the CLOSE packet is already out; this runs the disconnect handlers
+                # (on_disconnect steps) and ends the session.
+                socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
+            except Exception:
+                log.exception("shutdown: closing %s failed", socket.sid)
+            eio.sockets.pop(socket.sid, None)
+        return len(waiting)
+
+
+class StopAccepting(Exception):
+    """Thrown into the greenlet blocked in accept() to park it (see ParkingListener)."""
+
+
+class ParkingListener:
+    """A listening green socket whose accept() can be parked, for eventlet.wsgi.server.
+
+    Throwing :class:`StopAccepting` into the greenlet blocked in ``accept()`` parks it
+    until :meth:`release`; it then raises SystemExit, which ends eventlet's accept loop.
+    Everything else is the wrapped socket's.
+    """
+
+    def __init__(self, green_socket):
+        self._socket = green_socket
+        import eventlet.event
+
+        self._released = eventlet.event.Event()
+
+    def accept(self):
+        try:
+            return self._socket.accept()
+        except StopAccepting:
+            self._released.wait()
+            raise SystemExit from None
+
+    def release(self) -> None:
+        if not self._released.ready():
+            self._released.send(True)
+
+    def __getattr__(self, name):
+        return getattr(self._socket, name)
+
+
+class RefuseNewSessions:
+    """WSGI middleware: while draining, a new Engine.IO handshake (no ``sid``) gets 503.
+
+    Requests of existing sessions pass, so polling clients still receive their goodbye.
+    Attributes are the wrapped app's (Flask-SocketIO's middleware keeps ``engineio_path``).
+    """
+
+    def __init__(self, wsgi_app, stop: GracefulStop, path: str):
+        self.wsgi_app = wsgi_app
+        self._forward = direct_call(wsgi_app)  # no C stack level per WebSocket (connection_footprint)
+        self.stop = stop
+        self.prefix = "/" + path.strip("/")
+
+    def __call__(self, environ, start_response):
+        if self.stop.draining and environ.get("PATH_INFO", "").startswith(self.prefix) \
+                and "sid=" not in environ.get("QUERY_STRING", ""):
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain"),
+                                                       ("Connection", "close")])
+            return [b"shutting down\n"]
+        return self._forward(environ, start_response)
+
+    def __getattr__(self, name):
+        return getattr(self.wsgi_app, name)
+
+
+# -- signal wiring, one per async mode ----------------------------------------------------------
+
+def on_stop_signal_eventlet(callback: Callable[[int], None]) -> None:
+    """Run ``callback(signum)`` in a new green thread when SIGTERM or SIGINT arrives.
+
+    ``signal.set_wakeup_fd`` wakes the hub from its poll at once; a Python handler alone
+    would run only when the hub next woke up, up to a ping interval later.
+    """
+    import eventlet
+    from eventlet.hubs import trampoline
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _noop)
+
+    def watch() -> None:
+        while True:
+            trampoline(read_fd, read=True)
+            try:
+                received = os.read(read_fd, 64)
+            except BlockingIOError:
+                continue
+            for signum in received:
+                if signum in STOP_SIGNALS:
+                    eventlet.spawn_n(callback, signum)
+
+    eventlet.spawn_n(watch)
+
+
+def on_stop_signal_gevent(callback: Callable[[int], None]) -> None:
+    import gevent
+
+    for signum in STOP_SIGNALS:
+        gevent.signal_handler(signum, callback, signum)
+
+
+def on_stop_signal_threading(callback: Callable[[int], None]) -> None:
+    def handler(signum, frame) -> None:
+        threading.Thread(target=callback, args=(signum,), name="graceful-stop", daemon=True).start()
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
+
+
+def _noop(signum, frame) -> None:
+    """Replaces the default action (exit at once); the wakeup fd does the work."""
