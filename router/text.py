@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def clip(text: str, limit: int) -> str:
@@ -18,3 +21,16 @@ def shown(value: Any, limit: int = 60) -> str:
 def shown_name(value: Any, limit: int = 100) -> str:
     """A name as itself when it is a string, else its ``repr``, clipped (an event name a client sent)."""
     return clip(value if isinstance(value, str) else repr(value), limit)
+
+
+def format_path(path: tuple) -> str:
+    """``('namespaces', '/chat', 'events', 'join', 0)`` -> ``namespaces['/chat'].events.join[0]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _IDENTIFIER.match(str(part)):
+            text += f".{part}" if text else str(part)
+        else:
+            text += f"[{str(part)!r}]"
+    return text

@@ -557,7 +557,10 @@ def test_unknown_events_are_counted_and_ignored_or_answered(build_router, connec
                                           "code": "unknown_event"}]
     client.emit("n" * 500, namespace="/strict")
     assert errors(client, "/strict")[0]["event"] == "n" * 97 + "..."
-    assert router.dispatcher.admission.unknown_events == {"/quiet": 2, "/strict": 2}
+    metrics = router.dispatcher.metrics.exposition().decode()
+    for namespace in ("/quiet", "/strict"):
+        assert (f'socketio_router_events_dropped_total{{event="*",namespace="{namespace}",'
+                f'reason="unknown_event"}} 2.0') in metrics
 
 
 def test_unknown_events_spend_the_namespace_rate(build_router, connect, clock):

@@ -7,13 +7,13 @@ can act on, never echoing a secret it was sent.
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from router.config.networks import NetworkList, client_address, in_networks
+from router.credentials import bearer_token, secret_in
 from router.errors import Refused
 from router.plugin_api import ConfigFile, ConnectContext, Options, auth_rule
 from router.text import clip
@@ -52,9 +52,7 @@ def _presented_token(ctx: ConnectContext, options: TokenSource) -> str | None:
     """The token the client presented, None if it sent none; a non-text token is refused."""
     if options.header:
         value = ctx.header(options.header)
-        if value and value[:7].lower() == "bearer ":
-            value = value[7:].strip()
-        return value
+        return bearer_token(value) or value
     if options.query:
         return ctx.query(options.query)
     if isinstance(ctx.auth, dict):
@@ -65,23 +63,13 @@ def _presented_token(ctx: ConnectContext, options: TokenSource) -> str | None:
     return None
 
 
-def constant_time_in(presented: str, accepted: list[str]) -> bool:
-    """Whether ``presented`` is one of ``accepted``, comparing every candidate in constant time."""
-    # surrogatepass: JSON may carry lone surrogates ("\ud800"); they must compare, not raise.
-    presented_bytes = presented.encode("utf-8", "surrogatepass")
-    found = False
-    for value in accepted:
-        found |= hmac.compare_digest(presented_bytes, value.encode("utf-8", "surrogatepass"))
-    return found
-
-
 @auth_rule("token", TokenOptions, secret_options=("values",))
 def token(ctx: ConnectContext, options: TokenOptions) -> None:
     """A shared secret from the auth payload (or a header / query parameter)."""
     presented = _presented_token(ctx, options)
     if not presented:
         raise Refused(f"missing token ({options.where()})")
-    if not constant_time_in(presented, options.values):
+    if not secret_in(presented, options.values):
         raise Refused("invalid token")
 
 
@@ -227,7 +215,7 @@ class MatchOptions(Options):
         return self
 
     def accepts(self, value: str) -> bool:
-        if self.values is not None and constant_time_in(value, self.values):
+        if self.values is not None and secret_in(value, self.values):
             return True
         return self._regex is not None and self._regex.fullmatch(value) is not None
 

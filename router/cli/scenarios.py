@@ -36,9 +36,7 @@ import time
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
@@ -47,6 +45,7 @@ from pydantic import (
 from router.config.models import check_data_or_args
 from router.config.problems import problems_from_validation
 from router.config.source import ConfigSource, read_config_file
+from router.config.strict import StrictModel
 from router.errors import StartupError
 
 EXIT_FAILED = 1
@@ -59,11 +58,7 @@ _BARE_VERBS = ("disconnect", "disconnected")
 
 # -- the file's shape --------------------------------------------------------------------------
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Action(_Strict):
+class Action(StrictModel):
     """What one client does or expects in one step."""
 
     connect: str | None = Field(None, description="the namespace to connect to")
@@ -119,7 +114,7 @@ def _one_client(value: Any) -> Any:
     raise ValueError("a step is one client name with its action, e.g. - alice: {emit: ping}")
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     name: str
     # `- alice: {emit: ping}`: a one-key mapping, so errors are located at alice.emit.
     steps: list[Annotated[dict[str, Action], BeforeValidator(_one_client)]] = Field(..., min_length=1)
@@ -134,7 +129,7 @@ def _strings(value: Any) -> Any:
     return value
 
 
-class ScenarioFile(_Strict):
+class ScenarioFile(StrictModel):
     config: str
     env: Annotated[dict[str, str], BeforeValidator(_strings)] = Field(default_factory=dict)
     scenarios: list[Scenario] = Field(..., min_length=1)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
-from router.text import clip
+from router.text import clip, format_path
 
 MAX_REPORTED = 10      # failing fields listed to the client; the rest are counted
 MAX_ERROR_TEXT = 200   # jsonschema quotes the offending value; a client's value can be long
@@ -43,13 +43,7 @@ class PayloadSchema:
 
 def field_path(parts) -> str:
     """``("items", 0, "name")`` -> ``items[0].name``; the whole payload is ``(root)``."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(root)"
+    return format_path(tuple(parts)) or "(root)"
 
 
 

@@ -10,9 +10,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
@@ -20,13 +18,10 @@ from pydantic import (
 
 from router.config.networks import NetworkList
 from router.config.rates import Rate, parse_rate
+from router.config.strict import StrictModel
 
 # json_schema_input_type: the JSON Schema (router.py schema) shows what a user writes.
 RateText = Annotated[Rate, BeforeValidator(parse_rate, json_schema_input_type=str)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def _short_rate(value: Any) -> Any:
@@ -34,7 +29,7 @@ def _short_rate(value: Any) -> Any:
     return {"events": value} if isinstance(value, str) else value
 
 
-class EventRateConfig(_Strict):
+class EventRateConfig(StrictModel):
     """An event's own rate: a token bucket per client for this event alone."""
 
     events: RateText = Field(..., description="events per client, e.g. 20/s")
@@ -46,7 +41,7 @@ EventRate = Annotated[EventRateConfig, BeforeValidator(_short_rate,
                                                       json_schema_input_type=str | EventRateConfig)]
 
 
-class RateConfig(_Strict):
+class RateConfig(StrictModel):
     """A namespace's rates: its clients' events, and connection attempts per address."""
 
     events: RateText | None = Field(None, description="events per client, e.g. 20/s")
@@ -79,7 +74,7 @@ NamespaceRate = Annotated[RateConfig, BeforeValidator(_short_rate,
                                                      json_schema_input_type=str | RateConfig)]
 
 
-class RoomsConfig(_Strict):
+class RoomsConfig(StrictModel):
     """Which rooms a client may be put in, and how many."""
 
     allow: str | None = Field(None, description="a regular expression the whole room name must match")

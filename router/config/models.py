@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -19,6 +18,7 @@ from pydantic import (
 )
 
 from router.config.limits import EventRate, NamespaceRate, RoomsConfig
+from router.config.strict import StrictModel
 
 RESERVED_EVENTS = ("connect", "disconnect", "connect_error")
 
@@ -41,10 +41,6 @@ def check_event_name(event: str) -> str:
     if event in RESERVED_EVENTS:
         raise ValueError(f"{event!r} is reserved by Socket.IO; pick another event name")
     return event
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class StepSpec(BaseModel):
@@ -107,7 +103,7 @@ def _event_form(value: Any) -> Any:
     return {"steps": _as_step_list(value)}
 
 
-class AdminUIConfig(_Strict):
+class AdminUIConfig(StrictModel):
     """The official Socket.IO Admin UI, through python-socketio's ``server.instrument()``."""
 
     username: str = "admin"
@@ -118,7 +114,7 @@ class AdminUIConfig(_Strict):
     read_only: bool = False
 
 
-class ServerConfig(_Strict):
+class ServerConfig(StrictModel):
     """How the server listens, and the Flask-SocketIO / python-socketio server options."""
 
     host: str = "127.0.0.1"
@@ -185,7 +181,7 @@ class ServerConfig(_Strict):
         return value if value is None or value.strip() else None
 
 
-class EventConfig(_Strict):
+class EventConfig(StrictModel):
     """One event: its steps, and the abuse controls that override the namespace's for it."""
 
     steps: Steps
@@ -198,7 +194,7 @@ class EventConfig(_Strict):
 Event = Annotated[EventConfig, BeforeValidator(_event_form)]
 
 
-class NamespaceConfig(_Strict):
+class NamespaceConfig(StrictModel):
     """One namespace: its door (auth), its lifecycle steps and its events."""
 
     class_: str | None = Field(None, alias="class")
@@ -240,7 +236,7 @@ class NamespaceConfig(_Strict):
         return self
 
 
-class RouterConfig(_Strict):
+class RouterConfig(StrictModel):
     """The whole config file."""
 
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -271,7 +267,7 @@ class RouterConfig(_Strict):
         return self
 
 
-class TimerConfig(_Strict):
+class TimerConfig(StrictModel):
     """A message the server sends on its own every ``every`` seconds (see router/timers.py)."""
 
     every: float = Field(..., gt=0, description="seconds between two sends")

@@ -10,27 +10,14 @@ from typing import Any, Mapping
 import yaml
 
 from router.errors import Problem, StartupError
+from router.text import format_path
 
 Path = tuple  # keys (str) and list indices (int), from the document root
 
 # ${VAR} or ${VAR:-default}; $${...} stays literal (an escape, as in docker compose).
 _ENV_REF = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TEMPLATE_QUOTE_HINT = 'quote values that start with {{ or {%, e.g. room: "{{ data.room }}"'
-
-
-def format_path(path: Path) -> str:
-    """``('namespaces', '/chat', 'events', 'join', 0)`` -> ``namespaces['/chat'].events.join[0]``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _IDENTIFIER.match(str(part)):
-            text += f".{part}" if text else str(part)
-        else:
-            text += f"[{str(part)!r}]"
-    return text
 
 
 @dataclass

@@ -8,28 +8,18 @@ Keys are compared in constant time, and an empty expected key never matches: a
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from router.credentials import bearer_token, secrets_equal
 
 
 def presented_api_key(flask_request) -> str | None:
     """The key a request carries in its headers, or None."""
-    authorization = flask_request.headers.get("Authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return flask_request.headers.get("X-API-Key") or None
+    return (bearer_token(flask_request.headers.get("Authorization"))
+            or flask_request.headers.get("X-API-Key") or None)
 
 
 def keys_match(presented: str | None, expected: str | None) -> bool:
-    """Whether ``presented`` is ``expected``, in constant time; False if either is empty.
-
-    The digests are compared, not the keys: compare_digest on keys of different lengths
-    returns early, which would tell an attacker the key's length.
-    """
-    if not presented or not expected:
-        return False
-    return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(),
-                               hashlib.sha256(expected.encode()).digest())
+    """Whether ``presented`` is ``expected``, in constant time; False if either is empty."""
+    return secrets_equal(presented, expected)
 
 
 def check_api_key(flask_request, expected: str | None) -> bool:

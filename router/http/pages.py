@@ -20,6 +20,7 @@ from jinja2.utils import htmlsafe_json_dumps
 
 from router.compile.compiler import CompiledRouter
 from router.compile.pages import console_description
+from router.credentials import secrets_equal
 from router.http.api_key import check_api_key, keys_match
 
 STATIC_FOLDER = Path(__file__).parent / "static"
@@ -93,7 +94,7 @@ class ConsoleGate:
         if check_api_key(request, self.api_key):
             return True
         stamp = session.get(CONSOLE_SESSION_KEY)
-        return isinstance(stamp, str) and hmac.compare_digest(stamp, self._stamp())
+        return isinstance(stamp, str) and secrets_equal(stamp, self._stamp())
 
     def log_in(self, presented: str):
         if not self.protected:

@@ -13,10 +13,11 @@ import json
 import logging
 
 import flask
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from router.config.models import check_namespace_name
+from router.config.strict import StrictModel
 from router.http.api_key import check_api_key, presented_api_key
 from router.runtime.emit_request import (
     EmitRequest,
@@ -34,10 +35,9 @@ DISCONNECT_PATH = "/api/disconnect"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-class DisconnectRequest(BaseModel):
+class DisconnectRequest(StrictModel):
     """``{"namespace", "sid"}``: the client to disconnect, on whichever process holds it."""
 
-    model_config = ConfigDict(extra="forbid")
 
     namespace: str = Field(..., description="the namespace the client is connected to")
     sid: str = Field(..., min_length=1, description="the client's sid")

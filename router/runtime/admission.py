@@ -136,7 +136,6 @@ class Admission:
         self.connect_tables = {name: BucketTable(policy.connects.rate, int(policy.connects.capacity),
                                                  clock=clock)
                                for name, policy in self.policies.items() if policy.connects}
-        self.unknown_events: dict[str, int] = {name: 0 for name in self.policies}
         self._named_unknown: set = set()
         self._lock = threading.Lock()
 
@@ -192,7 +191,6 @@ class Admission:
         policy = self.policies.get(namespace)
         if policy is None:
             return
-        self.unknown_events[namespace] = self.unknown_events.get(namespace, 0) + 1
         if policy.default.rate is not None:
             wait = self.take(namespace, sid, policy.default.rate)
             if wait:
@@ -200,6 +198,8 @@ class Admission:
                             f"rate limit exceeded ({policy.default.rate.rate}); this event was dropped",
                             retry_after=round(wait, 3))
                 return
+        if self.on_drop is not None:
+            self.on_drop(namespace, "*", "unknown_event")
         key = (namespace, shown_name(event))
         if key not in self._named_unknown and len(self._named_unknown) < MAX_REMEMBERED_NAMES:
             self._named_unknown.add(key)

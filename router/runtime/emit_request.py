@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -23,13 +21,13 @@ from router.config.models import (
     check_namespace_name,
 )
 from router.config.problems import suggest
+from router.config.strict import StrictModel
 
 
-class EmitRequest(BaseModel):
+class EmitRequest(StrictModel):
     """``{"namespace", "event", "data" | "args", "room" | "sid"}``; without room or sid, every
     client of the namespace receives it."""
 
-    model_config = ConfigDict(extra="forbid")
 
     namespace: str = Field(..., description="a namespace the config declares, e.g. /chat")
     event: str = Field(..., min_length=1, description="the event name clients listen to")

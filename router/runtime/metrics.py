@@ -145,7 +145,7 @@ class RouterMetrics:
             ["namespace", "rule"], registry=self.registry)
         self.events_dropped = Counter(
             f"{PREFIX}_events_dropped", "Events dropped before their steps ran (rate limits, "
-            "payload limits), per namespace, event and reason",
+            "payload limits, unknown events), per namespace, event and reason",
             ["namespace", "event", "reason"], registry=self.registry)
         if rooms is not None:
             self.registry.register(_ConnectedClients(rooms, namespaces))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
 from router.config.models import AdminUIConfig
+from router.credentials import secrets_equal
 
 log = logging.getLogger("socketio_router")
 
@@ -15,8 +15,8 @@ class AdminCredentials:
     """Checks the UI's login in constant time (python-socketio compares dicts with ``==``)."""
 
     def __init__(self, username: str, password: str):
-        self.username = username.encode()
-        self.password = password.encode()
+        self.username = username
+        self.password = password
 
     def __call__(self, auth: Any) -> bool:
         if not isinstance(auth, dict):
@@ -25,8 +25,8 @@ class AdminCredentials:
         if not isinstance(username, str) or not isinstance(password, str):
             return False
         # Both comparisons always run, so the time taken does not tell which one failed.
-        user_ok = hmac.compare_digest(username.encode(), self.username)
-        password_ok = hmac.compare_digest(password.encode(), self.password)
+        user_ok = secrets_equal(username, self.username)
+        password_ok = secrets_equal(password, self.password)
         return user_ok and password_ok
 
 
