@@ -21,16 +21,17 @@ from router.compile.templates import (
     TemplateEngine,
     TemplateProblem,
 )
-from router.config.models import NamespaceConfig, RouterConfig, StepSpec
+from router.config.models import (
+    DEFAULT_ON_ERROR,
+    NamespaceConfig,
+    RouterConfig,
+    StepSpec,
+)
 from router.config.problems import problems_from_validation, suggest
 from router.config.source import ConfigSource
 from router.errors import Problem, StartupError
 from router.plugin_api import AUTH_RULE, FILE_READER, STEP, PluginSpec
 from router.plugins.registry import Registry
-
-# What a client hears when a step fails and neither the namespace nor the file says otherwise.
-DEFAULT_ON_ERROR = [StepSpec(plugin="emit", options={
-    "event": "error", "data": {"message": "{{ error }}", "event": "{{ event }}"}})]
 
 
 class CompiledStep:

@@ -51,6 +51,12 @@ class StepSpec(BaseModel):
     group: list["StepSpec"] | None = None  # the rules of an auth ``any:`` group
 
 
+# What a client hears when a step fails and neither the namespace nor the file says otherwise,
+# written as a config would write it: `- emit: {event: error, data: {...}}`.
+DEFAULT_ON_ERROR = [StepSpec(plugin="emit", options={
+    "event": "error", "data": {"message": "{{ error }}", "event": "{{ event }}"}})]
+
+
 def _parse_step(value: Any, *, allow_group: bool = False) -> Any:
     if isinstance(value, StepSpec):
         return value
