@@ -84,16 +84,10 @@ def nested_models(model: type[BaseModel], seen: set | None = None) -> set[type[B
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds: ``X``, ``X | None``, ``dict[str, X]``, ``Annotated[X, ...]``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    found = []
-    for argument in getattr(annotation, "__args__", ()) or ():
-        found += _models_in(argument)
-    origin = getattr(annotation, "__origin__", None)
-    if origin is not None and not getattr(annotation, "__args__", None):
-        found += _models_in(origin)
-    return found + [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, type)
-                    and issubclass(m, BaseModel)]
+    return [model for argument in getattr(annotation, "__args__", ()) for model in _models_in(argument)]
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -103,7 +97,7 @@ def _cell(text: str) -> str:
     return text.replace("``", "`").replace("|", "\\|").replace("\n", " ")
 
 
-def _shape(node: dict, defs: dict) -> str:
+def _shape(node: dict) -> str:
     """What a value looks like, in words, from its JSON Schema node."""
     from router.compile.schema import ENV_REFERENCE
 
@@ -115,7 +109,7 @@ def _shape(node: dict, defs: dict) -> str:
     for key in ("anyOf", "oneOf"):
         if key in node:
             branches = [b for b in node[key] if b != ENV_REFERENCE and b.get("type") != "null"]
-            return " or ".join(dict.fromkeys(_shape(b, defs) for b in branches)) or "null"
+            return " or ".join(dict.fromkeys(_shape(b) for b in branches)) or "null"
     if "enum" in node:
         values = [f"`{v}`" for v in node["enum"]]
         return ", ".join(values[:-1]) + f" or {values[-1]}" if len(values) > 1 else values[0]
@@ -123,10 +117,10 @@ def _shape(node: dict, defs: dict) -> str:
         return f"`{node['const']}`"
     kind = node.get("type")
     if kind == "array":
-        return f"list of {_shape(node.get('items', {}), defs)}"
+        return f"list of {_shape(node.get('items', {}))}"
     if kind == "object":
         values = node.get("additionalProperties")
-        return f"mapping of name -> {_shape(values, defs)}" if isinstance(values, dict) else "mapping"
+        return f"mapping of name -> {_shape(values)}" if isinstance(values, dict) else "mapping"
     if isinstance(kind, list):
         return " or ".join(JSON_TYPES.get(k, k) for k in kind)
     return JSON_TYPES.get(kind, kind or "any value")
@@ -148,15 +142,16 @@ def _default(field) -> str:
 
 def model_table(model: type[BaseModel], schema: dict) -> str:
     """A markdown table of ``model``'s keys: key, what it takes, default, meaning."""
-    defs = schema.get("$defs", {})
-    node = schema if model.__name__ == schema.get("x-root") else defs.get(model.__name__)
-    if node is None:
-        node = model.model_json_schema()
-    properties = node.get("properties", {})
+    from router.config.models import RouterConfig
+
+    # The root model is the document itself; a model missing from $defs (a name two models
+    # share) is shown from its own schema.
+    node = schema if model is RouterConfig else schema.get("$defs", {}).get(model.__name__)
+    properties = (node or model.model_json_schema()).get("properties", {})
     rows = ["| key | takes | default | meaning |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         key = field.alias or name
-        rows.append(f"| `{key}` | {_cell(_shape(properties.get(key, {}), defs))} | "
+        rows.append(f"| `{key}` | {_cell(_shape(properties.get(key, {})))} | "
                     f"{_cell(_default(field))} | {_cell(field.description or '')} |")
     return "\n".join(rows) + "\n"
 
@@ -214,7 +209,7 @@ def _usage(action: argparse.Action) -> str:
     if not action.option_strings:
         metavar = action.metavar or action.dest.upper()
         return f"{metavar}..." if action.nargs in ("+", "*") else metavar
-    written = action.option_strings[-1] if len(action.option_strings) > 1 else action.option_strings[0]
+    written = action.option_strings[-1]  # the long form
     if action.nargs != 0:
         written += " " + (action.metavar or action.dest.upper())
     return written if action.required else f"[{written}]"
@@ -229,9 +224,7 @@ def generators() -> dict[str, Callable[[], str]]:
 
     def schema() -> dict:
         if not cache:
-            built = config_schema(builtin_registry())
-            built["x-root"] = "RouterConfig"  # the root model's schema is the document itself
-            cache["schema"] = built
+            cache["schema"] = config_schema(builtin_registry())
         return cache["schema"]
 
     found: dict[str, Callable[[], str]] = {

@@ -269,8 +269,9 @@ class NamespaceConfig(_Strict):
                                                                   "UTF-8 JSON, binary at its size); "
                                                                   "below server.max_http_buffer_size")
     unknown_events: Literal["ignore", "error"] = Field(
-        "ignore", description="events the namespace does not declare are counted and ignored, or "
-                              "answered with an error (error)")
+        "ignore", description="events the namespace does not declare are dropped (logged once per "
+                              "name; they spend the namespace's rate); error also answers the "
+                              "sender with an error")
 
     @field_validator("events")
     @classmethod
