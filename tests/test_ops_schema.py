@@ -81,6 +81,16 @@ def test_step_forms_the_loader_accepts_are_accepted(validator):
     """) == []
 
 
+def test_a_key_file_option_is_a_path(validator):
+    """A ConfigFile option (read by the loader) is written as a path, and the schema says so."""
+    assert errors(validator, """
+        namespaces:
+          /a:
+            auth:
+              - jwt: {algorithms: [RS256], public_key_file: keys/public.pem}
+    """) == []
+
+
 def test_what_the_config_models_refuse_is_refused(validator):
     assert any("does not match" in e for e in errors(validator, "namespaces: {chat: {}}"))
     assert errors(validator, "namespaces: {/a: {events: {connect: echo}}}"), "reserved event"
