@@ -22,7 +22,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from router.upstream.lean_wsgi import direct_call
+from router.server.middleware import direct_call
 
 # Flask-SocketIO's copy of the session, kept in the connection's environ from its first event.
 MANAGED_SESSION = "saved_session"
@@ -60,7 +60,7 @@ class RouterFlask(Flask):
 
     def __call__(self, environ, start_response):
         # Into the middleware without a C stack level, which a WebSocket keeps for its life
-        # (connection_footprint.direct_call).
+        # (router/server/middleware.py).
         return direct_call(self.wsgi_app)(environ, start_response)
 
     def create_url_adapter(self, request):

@@ -15,6 +15,7 @@ from typing import Callable
 
 from router.server import shutdown
 from router.server.app import RouterApp
+from router.server.middleware import direct_call
 from router.server.operations import operations_of
 
 log = logging.getLogger("socketio_router")
@@ -66,7 +67,7 @@ def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
     import eventlet.wsgi
     from eventlet.hubs import get_hub
 
-    from router.upstream.lean_wsgi import direct_call, eventlet_protocol
+    from router.upstream.lean_wsgi import eventlet_protocol
 
     listener = shutdown.ParkingListener(eventlet.greenio.GreenSocket(sock))
     # Our own pool, so a graceful stop can end the connections that outlive the goodbyes.
@@ -97,7 +98,7 @@ def _serve_gevent(router, sock, host, max_connections, ready) -> None:
     from gevent import pywsgi
     from gevent.pool import Pool
 
-    from router.upstream.lean_wsgi import direct_call, gevent_handler, tune_gevent
+    from router.upstream.lean_wsgi import gevent_handler, tune_gevent
 
     tune_gevent()
     try:

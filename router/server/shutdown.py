@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Callable
 
-from router.upstream.lean_wsgi import direct_call
+from router.server.middleware import direct_call
 
 log = logging.getLogger("socketio_router")
 
@@ -186,7 +186,7 @@ class RefuseNewSessions:
 
     def __init__(self, wsgi_app, stop: GracefulStop, path: str):
         self.wsgi_app = wsgi_app
-        self._forward = direct_call(wsgi_app)  # no C stack level per WebSocket (connection_footprint)
+        self._forward = direct_call(wsgi_app)  # no C stack level per WebSocket
         self.stop = stop
         self.prefix = "/" + path.strip("/")
 
