@@ -3,7 +3,7 @@
 Two defaults differ from ``socketio.run``: sockets get TCP_NODELAY (a reply
 followed by an ack otherwise waits ~40 ms on delayed ACKs), and eventlet is not
 capped at 1,024 concurrent connections. SIGTERM and SIGINT stop gracefully in
-every mode (router/shutdown.py).
+every mode (router/server/shutdown.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def listen_socket(host: str, port: int, nodelay: bool) -> socket.socket:
 
 def serve(router: RouterApp, host: str, port: int, ready: Ready | None = None,
           sock: socket.socket | None = None) -> None:
-    """Serve until SIGTERM / SIGINT, then stop gracefully (see router/shutdown.py) and return.
+    """Serve until SIGTERM / SIGINT, then stop gracefully (see router/server/shutdown.py) and return.
 
     ``ready(host, port)`` is called once the socket listens. ``sock`` is an already
     listening socket (the --reload supervisor hands its own to each child).
