@@ -114,3 +114,22 @@ def test_versions_name_what_is_installed_beside_what_was_tested():
     seam = Seam("engine.io sockets", {"python-engineio": "4.15.1", "no-such-package-here": "1.0"})
     assert seam.versions() == (f"python-engineio {metadata.version('python-engineio')} (tested with 4.15.1), "
                                "no-such-package-here not installed (tested with 1.0)")
+
+
+def test_an_admin_ui_in_development_mode_does_not_read_as_a_library_change(build_router):
+    """python-socketio's instrumentation wraps engine.io's Socket methods for the whole process;
+    the seams are checked against the library's own methods, kept beside the wrappers."""
+    import engineio.socket
+
+    before = engineio.socket.Socket.__dict__["_send_ping"]
+    router = build_router("""
+        server: {admin_ui: {password: "pw", mode: development}}
+        namespaces: {/chat: {events: {say: echo}}}
+        """)
+    try:
+        assert engineio.socket.Socket.__dict__["_send_ping"] is not before  # wrapped, process-wide
+        assert importlib.import_module("router.upstream.pings").SEAM.problems() == []
+    finally:
+        from router.server.operations import operations_of
+
+        operations_of(router).admin_ui.uninstrument()

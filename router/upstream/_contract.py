@@ -50,9 +50,10 @@ class Needs:
         for part in self.name.split("."):
             walked = f"{walked}.{part}"
             try:
-                target = getattr(target, part)
+                owner, target = target, getattr(target, part)
             except AttributeError:
                 return [f"{walked} no longer exists"]
+        target = _uninstrumented(owner, self.name.rsplit(".", 1)[-1], target)
         return self._parameter_problems(target) + self._attribute_problems(target)
 
     def _parameter_problems(self, target) -> list[str]:
@@ -104,6 +105,21 @@ class Seam:
 
 
 @functools.cache
+def _uninstrumented(owner, name: str, value):
+    """The library's own ``owner.name`` when python-socketio's Admin UI has wrapped it.
+
+    ``InstrumentedServer`` (socketio/admin.py) replaces engine.io Socket methods on the
+    class, for the whole process, with partialmethods, and keeps each original under
+    its mangled name ``_InstrumentedServer__<name without its leading underscore>``;
+    an app with the Admin UI in development mode must not read as a library change.
+    """
+    if isinstance(inspect.getattr_static(owner, name, None), functools.partialmethod):
+        original = getattr(owner, f"_InstrumentedServer__{name.lstrip('_')}", None)
+        if original is not None:
+            return original
+    return value
+
+
 def instance_attributes(cls: type) -> frozenset[str]:
     """The names assigned as ``self.<name>`` in the source of ``cls`` and its bases."""
     names: set[str] = set()

@@ -46,6 +46,7 @@ LAYER_TESTS = {
         {"cli"},
     "test_emit_command.py::test_nobody_subscribed_is_a_warning": {"broker"},
     "test_ops_admin_and_logs.py::test_the_admin_namespace_cannot_shadow_a_declared_one": {"cli"},
+    "test_ops_endpoints.py::test_readyz_and_the_managers_take_the_same_redis_url_forms": {"broker"},
     "test_pages.py::test_cli_refuses_an_open_console_on_a_public_host": {"cli", "processes"},
     "test_scale_out.py::test_emit_command_reaches_clients_of_both_processes": {"cli"},
 }
