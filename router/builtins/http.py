@@ -106,14 +106,14 @@ def check_url(url: str, templates: bool) -> None:
         raise ValueError(f"{url!r} is not a URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"{url!r}: the url must start with http:// or https://")
+    if marker and not re.match(r"^[a-z]+://[^/?#]+[/?#]", fixed):
+        raise ValueError(f"{url!r}: a template may only come after the host (http://host:port/"
+                         f"path/{{{{ data.id }}}}), so no message can choose where the router connects")
     if not parts.hostname:
         raise ValueError(f"{url!r} names no host; write e.g. http://127.0.0.1:8080/orders")
     if parts.username is not None or parts.password is not None:
         raise ValueError("put credentials in headers (or use secret:), not in the url, where "
                          "`check` and the logs would show them")
-    if marker and not re.match(r"^[a-z]+://[^/?#]*[/?#]", fixed):
-        raise ValueError(f"{url!r}: a template may only come after the host (http://host:port/"
-                         f"path/{{{{ data.id }}}}), so no message can choose where the router connects")
 
 
 def _is_loopback(host: str) -> bool:
@@ -304,9 +304,10 @@ class HttpRuleOptions(BackendOptions):
 class AnswerCache:
     """The backend's answers by request body, each kept ``seconds``; the oldest go first."""
 
-    def __init__(self, seconds: float, size: int = MAX_CACHED_ANSWERS):
+    def __init__(self, seconds: float, size: int = MAX_CACHED_ANSWERS, clock=time.monotonic):
         self.seconds = seconds
         self.size = size
+        self.clock = clock
         self._answers: collections.OrderedDict[bytes, tuple[float, Any]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
@@ -315,14 +316,14 @@ class AnswerCache:
             entry = self._answers.get(key)
             if entry is None:
                 return None
-            if entry[0] <= time.monotonic():
+            if entry[0] <= self.clock():
                 del self._answers[key]
                 return None
             return entry[1]
 
     def put(self, key: bytes, answer: Any) -> None:
         with self._lock:
-            self._answers[key] = (time.monotonic() + self.seconds, answer)
+            self._answers[key] = (self.clock() + self.seconds, answer)
             self._answers.move_to_end(key)
             while len(self._answers) > self.size:
                 self._answers.popitem(last=False)
