@@ -116,6 +116,21 @@ def check_url(url: str, templates: bool) -> None:
                          "`check` and the logs would show them")
 
 
+def check_header_name(name: str) -> None:
+    if not _HEADER_NAME.match(name):
+        raise ValueError(f"{name!r} is not a header name (letters, digits and -)")
+
+
+def text_field(answer, keys: tuple[str, ...], limit: int) -> str | None:
+    """The first of ``keys`` that the answer's JSON object holds as text, clipped."""
+    body = answer.json()
+    if isinstance(body, dict):
+        for key in keys:
+            if isinstance(body.get(key), str) and body[key]:
+                return clip(body[key], limit)
+    return None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -178,8 +193,7 @@ class HttpStepOptions(BackendOptions):
     @classmethod
     def _header_names(cls, headers: dict) -> dict:
         for name in headers:
-            if not _HEADER_NAME.match(name):
-                raise ValueError(f"{name!r} is not a header name (letters, digits and -)")
+            check_header_name(name)
             if name.lower() in _OWN_HEADERS:
                 raise ValueError(f"the router sets {name} itself; remove it from headers")
         return headers
@@ -223,15 +237,6 @@ def _envelope(ctx: StepContext) -> dict:
             "identity": ctx.identity}
 
 
-def _backend_message(answer) -> str | None:
-    body = answer.json()
-    if isinstance(body, dict):
-        for key in ("message", "error"):
-            if isinstance(body.get(key), str) and body[key]:
-                return clip(body[key], MESSAGE_LIMIT)
-    return None
-
-
 @step("http", HttpStepOptions, provides=("response",), secret_options=("secret",),
       describe=_describe_step, risks=_risks, metrics=_metrics)
 def http_step(ctx: StepContext, options: HttpStepOptions) -> None:
@@ -259,7 +264,8 @@ def http_step(ctx: StepContext, options: HttpStepOptions) -> None:
         return
     if 400 <= status < 500:
         backend.record("rejected", seconds)
-        raise StepError(_backend_message(answer) or f"the backend refused the request ({status})",
+        raise StepError(text_field(answer, ("message", "error"), MESSAGE_LIMIT)
+                        or f"the backend refused the request ({status})",
                         code="backend_rejected", status=status)
     backend.record("server_error", seconds, f"answered {status}", options.method, options.url)
     raise StepError("the backend is unavailable", code="backend_unavailable", logged=True,
@@ -289,8 +295,7 @@ class HttpRuleOptions(BackendOptions):
     @classmethod
     def _header_names(cls, names: list[str]) -> list[str]:
         for name in names:
-            if not _HEADER_NAME.match(name):
-                raise ValueError(f"{name!r} is not a header name (letters, digits and -)")
+            check_header_name(name)
         return names
 
     @model_validator(mode="after")
@@ -339,15 +344,6 @@ def _query(environ) -> dict[str, str]:
     return {name: found[0] for name, found in values.items() if name not in _ENGINEIO_QUERY}
 
 
-def _refusal_reason(answer) -> str:
-    body = answer.json()
-    if isinstance(body, dict):
-        for key in ("reason", "message"):
-            if isinstance(body.get(key), str) and body[key]:
-                return clip(body[key], 200)
-    return "refused by the auth backend"
-
-
 UNAVAILABLE_REASON = "auth backend unavailable"
 
 
@@ -380,7 +376,8 @@ def http_rule(ctx: ConnectContext, options: HttpRuleOptions) -> dict:
         decision = ("admit", identity if isinstance(identity, dict) else payload)
         backend.record("ok", seconds)
     elif answer.status in (401, 403):
-        decision = ("refuse", _refusal_reason(answer))
+        decision = ("refuse", text_field(answer, ("reason", "message"), 200)
+                    or "refused by the auth backend")
         backend.record("rejected", seconds)
     elif answer.status == 200:
         backend.record("bad_answer", seconds, "answered 200 without a JSON object", "POST", options.url)
