@@ -36,7 +36,7 @@ namespaces:
         - http: {url: "BACKEND/echo", headers: {X-User: "{{ identity.sub }}", X-Count: "{{ count }}"}}
         - ack: {data: "{{ response }}"}
       fetch:
-        - http: {url: "BACKEND/echo/{{ data.id }}?q={{ data.q | urlencode }}", method: get}
+        - http: {url: "BACKEND/echo/{{ data.id }}?q={{ data.q | urlencode }}", method: GET}
         - ack: {data: "{{ response.json }}"}
       signed:
         - http: {url: BACKEND/signed, secret: "SECRET"}

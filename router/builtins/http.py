@@ -184,11 +184,6 @@ class HttpStepOptions(BackendOptions):
 
     _envelope: bool = PrivateAttr(True)
 
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper(cls, method: Any) -> Any:
-        return method.upper() if isinstance(method, str) else method
-
     @field_validator("headers")
     @classmethod
     def _header_names(cls, headers: dict) -> dict:
