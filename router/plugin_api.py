@@ -82,7 +82,7 @@ def _file_from_loader(value: Any, info: ValidationInfo) -> Any:
 
 # An option naming a file: the YAML holds a path, the plugin gets its FileText. Read once, at
 # startup, by the loader; a missing file is a config error on that option's line.
-ConfigFile = Annotated[FileText, BeforeValidator(_file_from_loader)]
+ConfigFile = Annotated[FileText, BeforeValidator(_file_from_loader, json_schema_input_type=str)]
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,64 @@
-"""Shared fixtures: in-process apps from YAML text, and real router processes."""
+"""Shared fixtures (in-process apps from YAML text, real router processes) and the test layers.
+
+Each test gets its layer markers here, from the tables of tests/support/layers.py, and
+``e2e`` with any of them, so ``bash scripts/test -m "not e2e"`` runs the fast layer
+(CONTRIBUTING.md). A test that starts a process its markers do not announce fails,
+saying what to add: an audit hook watches every subprocess the test process starts.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 import textwrap
 
 import pytest
 
+from tests.support.layers import E2E, layers_of, unannounced_process
 from tests.support.router_process import ROOT, RouterProcess
 
 PLUGINS_DIR = ROOT / "tests" / "plugins"
+
+# -- test layers (tests/support/layers.py) -----------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these markers
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        layers = layers_of(item)
+        for layer in sorted(layers):
+            item.add_marker(layer)
+        if layers:
+            item.add_marker(E2E)
+
+
+_running: list[pytest.Item] = []  # the test being set up, run or torn down, if any
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
+
+
+def _guard_processes(event: str, args: tuple) -> None:
+    if event != "subprocess.Popen" or not _running:
+        return
+    argv = args[1]
+    argv = shlex.split(argv) if isinstance(argv, (str, bytes)) else [os.fsdecode(a) for a in argv]
+    problem = unannounced_process(_running[-1], argv)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+# An audit hook sees every subprocess the test process starts, whoever starts it.
+sys.addaudithook(_guard_processes)
+
+# -- fixtures -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)

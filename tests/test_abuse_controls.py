@@ -704,17 +704,17 @@ def test_abuse_logs_once_per_window(rated, connect, caplog):
     assert len(warnings) == 1
 
 
-def test_the_readme_examples_load(build_router, connect):
+def test_the_documented_examples_load(build_router, connect):
     from tests.support.router_process import ROOT
 
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Abuse controls"):]
+    section = (ROOT / "docs" / "abuse-controls.md").read_text()
     example = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml\n") + 8)]
     router = build_router(example)
     client = connect(router, "/chat")
     client.emit("say", {"room": "room-1"}, namespace="/chat")
     assert errors(client, "/chat")[0]["fields"] == [{"field": "text", "error": "'text' is a required property"}]
-    auth = readme[readme.index("### Auth"):]
+    page = (ROOT / "docs" / "steps-and-auth.md").read_text()
+    auth = page[page.index("## Auth rules"):]
     rules = auth[auth.index("```yaml\n") + 8:auth.index("```\n", auth.index("```yaml\n") + 8)]
     build_router("namespaces:\n  /a:\n" + textwrap.indent(rules, "    "),
                  environ={"JWT_SECRET": "x" * 32})

@@ -2,7 +2,7 @@
 
 A smoke test of the benchmark: every server starts, every load generator finishes and
 reports plausible figures. It asserts no timing: on a shared machine the numbers are
-noise at these counts; the ratios that matter come from the full run (README).
+noise at these counts; the ratios that matter come from the full run (bench/README.md).
 """
 
 from __future__ import annotations

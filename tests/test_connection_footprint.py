@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 import socketio
@@ -65,12 +66,15 @@ def test_large_payloads_pass_the_small_buffers(mode, transport, write_config, ro
     router = router_process(write_config(CONFIG.format(mode=mode)))
     client = socketio.Client(reconnection=False)
     replies = []
-    client.on("echo", lambda data: replies.append(data), namespace="/bench")
+    replied = threading.Event()
+    client.on("echo", lambda data: replies.append(data) or replied.set(), namespace="/bench")
     client.connect(router.url, namespaces=["/bench"], transports=[transport], wait_timeout=10,
                    headers={"X-Padding": "p" * 3000})  # a handshake bigger than the read buffer
     try:
         payload = {"text": "é" * 150_000, "n": list(range(1000))}  # far past every buffer
         assert client.call("echo", payload, namespace="/bench", timeout=20) == payload
+        # The client may run the echo's handler in its own thread, after the ack's: wait for it.
+        assert replied.wait(10)
         assert replies == [payload]
     finally:
         client.disconnect()

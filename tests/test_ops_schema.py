@@ -81,6 +81,28 @@ def test_step_forms_the_loader_accepts_are_accepted(validator):
     """) == []
 
 
+def test_editors_see_the_description_of_server_keys():
+    from router.compile.load import build_registry
+    from router.compile.schema import config_schema
+    from router.config.source import ConfigSource
+
+    schema = config_schema(build_registry(ConfigSource(file="<schema>", data={}), None))
+    server = schema["$defs"]["ServerConfig"]["properties"]
+    for key in ("port", "async_mode", "tcp_nodelay", "host"):
+        assert server[key].get("description"), f"server.{key} has no description at its top"
+    assert "anyOf" in server["port"] and server["port"]["default"] == 5000
+
+
+def test_a_key_file_option_is_a_path(validator):
+    """A ConfigFile option (read by the loader) is written as a path, and the schema says so."""
+    assert errors(validator, """
+        namespaces:
+          /a:
+            auth:
+              - jwt: {algorithms: [RS256], public_key_file: keys/public.pem}
+    """) == []
+
+
 def test_what_the_config_models_refuse_is_refused(validator):
     assert any("does not match" in e for e in errors(validator, "namespaces: {chat: {}}"))
     assert errors(validator, "namespaces: {/a: {events: {connect: echo}}}"), "reserved event"

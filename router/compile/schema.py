@@ -100,7 +100,9 @@ def _rewrite(node: Any, key: str | None) -> Any:
         else:
             result[name] = _rewrite(value, key)
     if _scalar_but_not_free_string(result):
-        return {"anyOf": [result, ENV_REFERENCE]}
+        # What editors show (title, description, default) stays on the key, beside the anyOf.
+        shown = {k: result.pop(k) for k in ("title", "description", "default") if k in result}
+        return {**shown, "anyOf": [result, ENV_REFERENCE]}
     return result
 
 

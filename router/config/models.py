@@ -112,54 +112,88 @@ def _event_form(value: Any) -> Any:
 class AdminUIConfig(StrictModel):
     """The official Socket.IO Admin UI, through python-socketio's ``server.instrument()``."""
 
-    username: str = "admin"
-    password: str = Field(..., min_length=1)  # write ${ENV}: `check --strict` warns otherwise
-    namespace: str = "/admin"
-    # "development" reports every event and room change to the UI, at a cost on each message.
-    mode: Literal["development", "production"] = "production"
-    read_only: bool = False
+    username: str = Field("admin", description="the user name to log in to the Admin UI with")
+    password: str = Field(..., min_length=1, description="its password (write ${ENV}: `check --strict` "
+                                                         "warns otherwise); compared in constant time")
+    namespace: str = Field("/admin", description="the namespace the UI connects to; not one the config "
+                                                 "declares")
+    mode: Literal["development", "production"] = Field(
+        "production", description="production sends the UI less; development reports every event and "
+                                  "room change, at a cost on each message")
+    read_only: bool = Field(False, description="hide the UI's disconnect and room actions")
 
 
 class ServerConfig(StrictModel):
     """How the server listens, and the Flask-SocketIO / python-socketio server options."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(5000, ge=0, le=65535)
-    async_mode: Literal["eventlet", "gevent", "threading"] = "eventlet"
+    host: str = Field("127.0.0.1", description="the address to listen on; `--host` overrides it")
+    port: int = Field(5000, ge=0, le=65535, description="the port to listen on; `--port` overrides it; "
+                                                        "0 picks a free port")
+    async_mode: Literal["eventlet", "gevent", "threading"] = Field(
+        "eventlet", description="eventlet, gevent (with gevent-websocket) or threading (development only)")
     # Declared before cors_allowed_origins so its validator can see it.
-    cors_allow_any_origin: bool = False
-    # None: same origin only. "*" allows every origin and must be written on purpose.
-    cors_allowed_origins: list[str] | Literal["*"] | None = None
-    cors_credentials: bool = True
-    ping_interval: float = Field(25, gt=0)
-    ping_timeout: float = Field(20, gt=0)
-    max_http_buffer_size: int = Field(1_000_000, gt=0)
-    secret_key: str | None = None
-    path: str = "socket.io"
-    transports: list[Literal["polling", "websocket"]] | None = None
-    async_handlers: bool = True
-    # The hand-written default caps eventlet at 1,024 concurrent connections; we do not.
-    max_connections: int | None = Field(None, gt=0)
-    tcp_nodelay: bool = True
-    # permessage-deflate costs ~100 KB per connection and a deflate per frame per client.
-    websocket_compression: bool = False
-    logger: bool = False
-    engineio_logger: bool = False
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    message_queue: str | None = None
-    channel: str = Field("flask-socketio", min_length=1)
-    # Browser pages (router/pages.py, router/web.py): the classic demo page, the live console.
-    demo_page: str | bool | None = None  # the namespace the page at / talks to, e.g. /test
-    console: bool = False
-    # Who may use the protected HTTP endpoints (router/api_key.py); write "${ROUTER_API_KEY}".
-    api_key: str | None = None
-    # Off in all but one process of a cluster, or every process runs every timer.
-    timers_enabled: bool = True
-    # Operations (see README "Operations")
-    log_format: Literal["text", "json"] = "text"
-    admin_ui: AdminUIConfig | None = None
-    shutdown_timeout: float = Field(5, gt=0)  # seconds clients get to leave on SIGTERM
-    shutdown_reconnect: bool = True  # close transports so clients reconnect (to the next server)
+    cors_allow_any_origin: bool = Field(False, description="the explicit opt-in for any origin "
+                                                           "(cors_allowed_origins \"*\" or []); check and "
+                                                           "serve print a warning for it")
+    cors_allowed_origins: list[str] | Literal["*"] | None = Field(
+        None, description="the origins whose pages may connect, e.g. [\"https://app.example.com\"]; "
+                          "default: same origin only. \"*\" (or [], which turns engine.io's origin "
+                          "check off) only with cors_allow_any_origin: true")
+    cors_credentials: bool = Field(True, description="allow cookies on cross-origin requests")
+    ping_interval: float = Field(25, gt=0, description="seconds between two Engine.IO pings")
+    ping_timeout: float = Field(20, gt=0, description="seconds a client has to answer a ping before "
+                                                      "it is dropped")
+    max_http_buffer_size: int = Field(1_000_000, gt=0, description="the largest message accepted, in "
+                                                                   "bytes; above it engine.io drops "
+                                                                   "the connection")
+    secret_key: str | None = Field(None, description="the Flask secret key (write ${ENV}); default: "
+                                                     "random per process, so console logins end "
+                                                     "with a restart")
+    path: str = Field("socket.io", description="the Socket.IO endpoint path")
+    transports: list[Literal["polling", "websocket"]] | None = Field(
+        None, description="[websocket] refuses long-polling; default: both")
+    async_handlers: bool = Field(True, description="run each event in its own task "
+                                                   "(python-socketio's default)")
+    max_connections: int | None = Field(None, gt=0, description="the most concurrent connections; "
+                                                                "default: no cap (socketio.run caps "
+                                                                "eventlet at 1,024)")
+    tcp_nodelay: bool = Field(True, description="disable Nagle's algorithm: without it a reply "
+                                                "followed by an ack waits ~40 ms")
+    websocket_compression: bool = Field(False, description="accept the permessage-deflate browsers "
+                                                           "offer; it costs ~90 KB per connection and "
+                                                           "a deflate per frame per client")
+    logger: bool = Field(False, description="python-socketio's packet log")
+    engineio_logger: bool = Field(False, description="python-engineio's packet log")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="the router's own log: one line per connect, refusal, disconnect, failure")
+    message_queue: str | None = Field(None, description="the broker the processes of a cluster share: "
+                                                        "redis://..., amqp://... (docs/scale-out.md); "
+                                                        "empty: none")
+    channel: str = Field("flask-socketio", min_length=1,
+                         description="the channel (Redis) or exchange (AMQP) of the cluster; the same "
+                                     "in every process of one cluster, another for another cluster")
+    demo_page: str | bool | None = Field(None, description="a namespace, e.g. /test: GET / serves the "
+                                                           "classic Flask-SocketIO example page on it; "
+                                                           "default: off")
+    console: bool = Field(False, description="serve the live console at /console; `--console` turns "
+                                             "it on from the command line")
+    api_key: str | None = Field(None, description="the key of the protected HTTP endpoints (write "
+                                                  "\"${ROUTER_API_KEY}\"): the publish API (off while "
+                                                  "unset or empty) and the console (without a key, "
+                                                  "only on a loopback host)")
+    timers_enabled: bool = Field(True, description="run the config's `timers:` in this process; false "
+                                                   "(or serve --no-timers) in all but one process of "
+                                                   "a cluster")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, "
+                                                                    "with sid, namespace and event")
+    admin_ui: AdminUIConfig | None = Field(None, description="the Socket.IO Admin UI: {username, "
+                                                             "password, namespace, mode, read_only}; "
+                                                             "default: off")
+    shutdown_timeout: float = Field(5, gt=0, description="seconds clients get to receive their "
+                                                         "goodbye on SIGTERM / SIGINT")
+    shutdown_reconnect: bool = Field(True, description="say goodbye with an Engine.IO close, after "
+                                                       "which socket.io-client reconnects; false: a "
+                                                       "final Socket.IO disconnect")
 
     @field_validator("cors_allowed_origins")
     @classmethod
@@ -190,11 +224,17 @@ class ServerConfig(StrictModel):
 class EventConfig(StrictModel):
     """One event: its steps, and the abuse controls that override the namespace's for it."""
 
-    steps: Steps
-    rate: EventRate | None = None
-    schema_: dict[str, Any] | bool | str | None = Field(None, alias="schema")
-    max_payload_bytes: int | None = Field(None, gt=0)
-    rooms: RoomsConfig | None = None
+    steps: Steps = Field(description="the steps, run in order")
+    rate: EventRate | None = Field(None, description="this event's own rate, with its own bucket: "
+                                                     "5/s, or {events, burst}")
+    schema_: dict[str, Any] | bool | str | None = Field(
+        None, alias="schema", description="the event's data must validate: a JSON Schema (its $schema "
+                                          "draft, or 2020-12; formats checked), or "
+                                          "\"module:PydanticModel\" from plugins/")
+    max_payload_bytes: int | None = Field(None, gt=0, description="the largest payload of this event, "
+                                                                  "instead of the namespace's")
+    rooms: RoomsConfig | None = Field(None, description="the rooms this event may put clients in, "
+                                                        "instead of the namespace's")
 
 
 Event = Annotated[EventConfig, BeforeValidator(_event_form)]
@@ -203,17 +243,37 @@ Event = Annotated[EventConfig, BeforeValidator(_event_form)]
 class NamespaceConfig(StrictModel):
     """One namespace: its door (auth), its lifecycle steps and its events."""
 
-    class_: str | None = Field(None, alias="class")
-    auth: AuthRules = Field(default_factory=list)
-    on_connect: Steps = Field(default_factory=list)
-    on_disconnect: Steps = Field(default_factory=list)
-    events: dict[str, Event] = Field(default_factory=dict)
-    on_error: Steps | None = None
-    # Abuse controls (see README "Abuse controls"); an event's own settings override these.
-    rooms: RoomsConfig | None = None
-    rate: NamespaceRate | None = None
-    max_payload_bytes: int | None = Field(None, gt=0)
-    unknown_events: Literal["ignore", "error"] = "ignore"
+    class_: str | None = Field(None, alias="class",
+                               description="\"module:ClassName\": mount a flask_socketio.Namespace "
+                                           "subclass from plugins/ instead of YAML events; its "
+                                           "on_connect may raise Refused(\"reason\")")
+    auth: AuthRules = Field(default_factory=list, description="connect-auth rules; every one must "
+                                                              "pass, else the client gets connect_error")
+    on_connect: Steps = Field(default_factory=list, description="steps run once the connection is "
+                                                                "accepted (the client has its connect "
+                                                                "confirmation first)")
+    on_disconnect: Steps = Field(default_factory=list, description="steps run when the client leaves")
+    events: dict[str, Event] = Field(default_factory=dict,
+                                     description="event name -> steps, or {steps, rate, schema, "
+                                                 "max_payload_bytes, rooms}; `message` is the unnamed "
+                                                 "send() event")
+    on_error: Steps | None = Field(None, description="steps run for that client alone when a step "
+                                                     "fails ({{ error }} says what failed); default: "
+                                                     "the top-level on_error")
+    # Abuse controls (docs/abuse-controls.md); an event's own settings override these.
+    rooms: RoomsConfig | None = Field(None, description="which rooms clients may be put in, and how "
+                                                        "many (class namespaces included)")
+    rate: NamespaceRate | None = Field(None, description="20/s (short for {events: 20/s}), or {events, "
+                                                         "burst, disconnect_after, abuse_window, "
+                                                         "connects_per_ip, connect_burst, "
+                                                         "trust_forwarded_for}")
+    max_payload_bytes: int | None = Field(None, gt=0, description="the largest payload (the values as "
+                                                                  "UTF-8 JSON, binary at its size); "
+                                                                  "below server.max_http_buffer_size")
+    unknown_events: Literal["ignore", "error"] = Field(
+        "ignore", description="events the namespace does not declare are dropped (logged once per "
+                              "name, counted in events_dropped; they spend the namespace's rate); "
+                              "error also answers the sender with an error")
 
     @field_validator("events")
     @classmethod
@@ -245,11 +305,18 @@ class NamespaceConfig(StrictModel):
 class RouterConfig(StrictModel):
     """The whole config file."""
 
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    plugins_dir: str | None = None
-    on_error: Steps | None = None
-    namespaces: dict[str, NamespaceConfig]
-    timers: dict[str, "TimerConfig"] = Field(default_factory=dict)
+    server: ServerConfig = Field(default_factory=ServerConfig,
+                                 description="how the server listens, and its Socket.IO options")
+    plugins_dir: str | None = Field(None, description="the directory of plugin modules (relative to "
+                                                      "the working directory); default: ./plugins "
+                                                      "if it exists")
+    on_error: Steps | None = Field(None, description="the on_error steps of namespaces without their "
+                                                     "own")
+    namespaces: dict[str, NamespaceConfig] = Field(description="namespace name (starting with /) -> "
+                                                               "its auth, lifecycle steps and events")
+    timers: dict[str, "TimerConfig"] = Field(default_factory=dict,
+                                             description="timer name -> a message the server sends "
+                                                         "on its own every few seconds")
 
     @field_validator("namespaces", mode="before")
     @classmethod
@@ -281,7 +348,8 @@ class TimerConfig(StrictModel):
     event: str = Field(..., min_length=1, description="the event name")
     data: Any = Field(None, description="one value (a template may use count, now, timer)")
     args: list[Any] | None = Field(None, description="several values instead of data")
-    room: Any = Field(None, description="only this room's clients; default: the whole namespace")
+    room: Any = Field(None, description="only this room's clients (may be a template); default: the "
+                                        "whole namespace")
 
     @field_validator("event")
     @classmethod

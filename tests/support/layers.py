@@ -1,0 +1,90 @@
+"""The test layers: which marker each test gets, and which markers a subprocess needs.
+
+The fast layer runs inside the pytest process, quickly. A test that needs a browser,
+Node, a broker or nginx, starts another process (a router, a command run to
+completion) or generates hundreds of inputs (hypothesis) carries that layer's marker,
+and ``e2e`` with it. pyproject.toml registers the markers with what each needs;
+tests/conftest.py applies them and guards them; CONTRIBUTING.md says how to select.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+E2E = "e2e"  # the umbrella: every test with one of LAYERS
+LAYERS = ("browser", "node", "broker", "nginx", "processes", "cli", "fuzz")
+
+# What gives a test a layer: a fixture it uses (directly or through another fixture;
+# parametrized arguments count), the module it is in, or its own name. A hypothesis
+# test (@given) is `fuzz`.
+LAYER_FIXTURES = {
+    "router_process": {"processes"},
+    "broker": {"broker"},  # test_ops_endpoints, test_scale_out: parametrized over the brokers
+}
+LAYER_MODULES = {
+    "test_abuse_integration.py": {"processes", "node"},
+    "test_bench_quick.py": {"processes", "node", "broker", "cli"},
+    "test_broker_outage.py": {"broker"},
+    "test_browser.py": {"browser"},
+    "test_deploy_nginx.py": {"nginx", "broker", "node"},
+    "test_emit_command.py": {"cli"},
+    "test_integration_router.py": {"node"},
+    "test_jsclient_harness.py": {"processes", "node"},
+    "test_ops_check_strict.py": {"cli"},
+    "test_ops_scenarios.py": {"cli"},
+    "test_ops_schema.py": {"cli"},
+    "test_ops_shutdown.py": {"node"},
+    "test_scale_out.py": {"broker", "node"},
+}
+LAYER_TESTS = {
+    "test_abuse_controls.py::test_check_warns_about_any_origin": {"cli"},
+    "test_abuse_controls.py::test_check_lists_the_limits": {"cli"},
+    "test_config_errors.py::test_check_prints_the_routing_table": {"cli"},
+    "test_config_errors.py::test_cli_reports_a_config_error_without_traceback": {"cli"},
+    "test_connection_footprint.py::test_gevent_greenlet_tree_tracking_is_off_unless_the_environment_says":
+        {"cli"},
+    "test_emit_command.py::test_nobody_subscribed_is_a_warning": {"broker"},
+    "test_ops_admin_and_logs.py::test_the_admin_namespace_cannot_shadow_a_declared_one": {"cli"},
+    "test_pages.py::test_cli_refuses_an_open_console_on_a_public_host": {"cli", "processes"},
+    "test_scale_out.py::test_emit_command_reaches_clients_of_both_processes": {"cli"},
+}
+
+# A subprocess's program says its layer; a Python child is a command (`cli`) or a server.
+PROGRAM_LAYERS = {"node": "node", "chromedriver": "browser", "chromium": "browser",
+                  "nginx": "nginx", "redis-server": "broker"}
+PYTHON_LAYERS = {"cli", "processes"}
+
+
+def layers_of(item) -> set[str]:
+    """The layer markers of a pytest item (or anything with its ``fspath``, ``originalname``,
+    ``fixturenames`` and ``obj``), from the tables above."""
+    module = Path(str(item.fspath)).name
+    layers = set(LAYER_MODULES.get(module, ()))
+    layers |= LAYER_TESTS.get(f"{module}::{getattr(item, 'originalname', None) or item.name}", set())
+    for name in getattr(item, "fixturenames", ()):
+        layers |= LAYER_FIXTURES.get(name, set())
+    if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+        layers.add("fuzz")
+    return layers
+
+
+def process_layers(argv: list[str]) -> set[str]:
+    """The markers one of which a test starting ``argv`` must carry."""
+    program = Path(argv[0]).name if argv else ""
+    if program in PROGRAM_LAYERS:
+        return {PROGRAM_LAYERS[program]}
+    if program.startswith("python"):
+        return PYTHON_LAYERS
+    return set(LAYERS) - {"fuzz"}  # another tool: any layer that leaves the process will do
+
+
+def unannounced_process(item, argv: list[str]) -> str | None:
+    """Why ``item`` may not start ``argv``, or None when one of its markers announces it."""
+    needed = process_layers(argv)
+    if any(item.get_closest_marker(layer) for layer in needed):
+        return None
+    command = shlex.join(argv[:3]) + (" ..." if len(argv) > 3 else "")
+    return (f"{item.nodeid} starts `{command}` but is not marked {' or '.join(sorted(needed))}; "
+            f"add its fixture, module or name to the tables of tests/support/layers.py")
+
