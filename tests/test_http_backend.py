@@ -52,15 +52,15 @@ namespaces:
 
 
 @pytest.fixture(scope="module")
-def backend():
+def http_backend():
     with BackendProcess(SECRET) as process:
         yield process
 
 
 @pytest.fixture
-def shop(build_router, backend):
+def shop(build_router, http_backend):
     def build(text: str = SHOP):
-        return build_router(text.replace("BACKEND", backend.url).replace("SECRET", SECRET)
+        return build_router(text.replace("BACKEND", http_backend.url).replace("SECRET", SECRET)
                             .replace("CLOSED", CLOSED_PORT_URL))
     return build
 
@@ -84,7 +84,7 @@ def test_the_answer_reaches_the_later_steps(shop, connect):
     assert [m["args"] for m in alice.get_received("/shop") if m["name"] == "order_placed"] == [[answer]]
 
 
-def test_the_request_is_json_with_the_configured_headers_and_the_default_envelope(shop, connect, backend):
+def test_the_request_is_json_with_the_configured_headers_and_the_default_envelope(shop, connect, http_backend):
     alice = client(shop(), connect)
     response = alice.emit("echo", "hello", 2, namespace="/shop", callback=True)
     assert response["status"] == 200 and response["headers"]["content-type"] == "application/json"
@@ -105,14 +105,14 @@ def test_get_sends_no_body_and_templates_fill_the_path_after_the_host(shop, conn
     assert got["path"] == "/echo/42?q=a%20b%26c"
 
 
-def test_a_dot_segment_from_a_message_cannot_climb_out_of_the_path(shop, connect, backend):
+def test_a_dot_segment_from_a_message_cannot_climb_out_of_the_path(shop, connect, http_backend):
     alice = client(shop(), connect)
-    before = backend.calls("/socket/auth")
+    before = http_backend.calls("/socket/auth")
     alice.emit("path", {"path": "x/../socket/auth"}, namespace="/shop")
     assert errors(alice) == [{"message": "http failed: the url built from this message has a '.' or "
                                          "'..' segment; send such values in the query string or in "
                                          "the body", "event": "path"}]
-    assert backend.calls("/socket/auth") == before
+    assert http_backend.calls("/socket/auth") == before
 
 
 def test_the_signature_verifies_in_the_backend(shop, connect):
@@ -145,7 +145,7 @@ def test_a_4xx_stops_the_steps_with_the_backends_message(shop, connect):
          "code": "backend_rejected", "status": 422}]
 
 
-def test_no_answer_is_backend_unavailable_and_the_log_keeps_the_internals(shop, connect, backend, caplog):
+def test_no_answer_is_backend_unavailable_and_the_log_keeps_the_internals(shop, connect, http_backend, caplog):
     alice = client(shop(), connect)
     with caplog.at_level(logging.DEBUG, logger="socketio_router"):
         for event in ("fail", "timeout", "down"):
@@ -158,9 +158,9 @@ def test_no_answer_is_backend_unavailable_and_the_log_keeps_the_internals(shop, 
         {"message": "the backend is unavailable", "event": "down", "code": "backend_unavailable"}]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3, warnings
-    assert warnings[0].startswith(f"backend of namespaces['/shop'].events.fail[0]: POST {backend.url}"
+    assert warnings[0].startswith(f"backend of namespaces['/shop'].events.fail[0]: POST {http_backend.url}"
                                   f"/fail: answered 503 after ")
-    assert warnings[1].startswith(f"backend of namespaces['/shop'].events.timeout[0]: POST {backend.url}"
+    assert warnings[1].startswith(f"backend of namespaces['/shop'].events.timeout[0]: POST {http_backend.url}"
                                   f"/slow?s=3: no answer (timeout 0.2 s) after 2")
     assert warnings[2].startswith(f"backend of namespaces['/shop'].events.down[0]: POST {CLOSED_PORT_URL}: "
                                   f"cannot connect (")
@@ -181,7 +181,7 @@ def test_on_error_sees_the_failure_code_and_status(shop, connect):
                               "status": 409}}
 
 
-def test_a_failure_burst_is_logged_once_and_the_recovery_once(shop, connect, backend, caplog):
+def test_a_failure_burst_is_logged_once_and_the_recovery_once(shop, connect, http_backend, caplog):
     alice = client(shop(), connect)
     with caplog.at_level(logging.INFO, logger="socketio_router"):
         for _ in range(4):
@@ -189,7 +189,7 @@ def test_a_failure_burst_is_logged_once_and_the_recovery_once(shop, connect, bac
         assert alice.emit("path", {"path": "orders"}, namespace="/shop", callback=True) == 200
     lines = [r.getMessage() for r in caplog.records if "backend of" in r.getMessage()]
     assert len(lines) == 2, lines
-    assert lines[0].startswith(f"backend of namespaces['/shop'].events.path[0]: POST {backend.url}/fail: "
+    assert lines[0].startswith(f"backend of namespaces['/shop'].events.path[0]: POST {http_backend.url}/fail: "
                                f"answered 503 after ")
     assert lines[1] == "backend of namespaces['/shop'].events.path[0] answers again, after 4 failed call(s)"
     # the dispatcher does not repeat them per message either
@@ -232,13 +232,13 @@ def test_the_rule_admits_and_the_answer_becomes_the_identity(shop, connect):
     assert client(router, connect, "flat").emit("whoami", namespace="/shop", callback=True) == {"sub": "bob"}
 
 
-def test_the_rule_posts_the_handshake(build_router, connect, backend):
+def test_the_rule_posts_the_handshake(build_router, connect, http_backend):
     router = build_router(f"""
         server: {{async_mode: threading}}
         namespaces:
           /shop:
             auth:
-              - http: {{url: "{backend.url}/echo", forward_headers: [Authorization, X-Tenant]}}
+              - http: {{url: "{http_backend.url}/echo", forward_headers: [Authorization, X-Tenant]}}
             events:
               whoami: {{ack: {{data: "{{{{ identity }}}}"}}}}
     """)
@@ -269,21 +269,21 @@ def test_the_rule_fails_closed_when_the_backend_is_down(shop, refusal):
     assert refusal(router, "/shop", auth={"token": "good"})["reason"] == "auth backend unavailable"
 
 
-def test_the_rule_remembers_answers_per_auth_payload(shop, connect, refusal, backend):
+def test_the_rule_remembers_answers_per_auth_payload(shop, connect, refusal, http_backend):
     router = shop(SHOP.replace("timeout: 1s}", "timeout: 1s, cache: 30s}"))
     answers = router.compiled.namespaces["/shop"].auth[0].options._answers
     now = [1000.0]
     answers.clock = lambda: now[0]
-    before = backend.calls("/socket/auth")
+    before = http_backend.calls("/socket/auth")
     for _ in range(3):
         assert client(router, connect).is_connected("/shop")
         assert refusal(router, "/shop", auth={"token": "bad"})["reason"] == "token revoked"
-    assert backend.calls("/socket/auth") == before + 2  # one admission, one refusal
+    assert http_backend.calls("/socket/auth") == before + 2  # one admission, one refusal
     assert client(router, connect, "flat").is_connected("/shop")  # another payload: asked
-    assert backend.calls("/socket/auth") == before + 3
+    assert http_backend.calls("/socket/auth") == before + 3
     now[0] += 30  # the answers are 30 s old: asked again
     assert client(router, connect).is_connected("/shop")
-    assert backend.calls("/socket/auth") == before + 4
+    assert http_backend.calls("/socket/auth") == before + 4
 
 
 # -- startup ------------------------------------------------------------------------------------

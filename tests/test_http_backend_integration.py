@@ -51,17 +51,17 @@ namespaces:
 
 
 @pytest.fixture(scope="module")
-def backend():
+def http_backend():
     with BackendProcess(SECRET) as process:
         yield process
 
 
 @pytest.fixture(scope="module", params=["eventlet", "gevent", "threading"])
-def router(request, backend, tmp_path_factory):
+def router(request, http_backend, tmp_path_factory):
     from tests.support.router_process import RouterProcess
 
     path = tmp_path_factory.mktemp(request.param) / "shop.yaml"
-    path.write_text(CONFIG.replace("MODE", request.param).replace("BACKEND", backend.url)
+    path.write_text(CONFIG.replace("MODE", request.param).replace("BACKEND", http_backend.url)
                     .replace("SECRET", SECRET).replace("CLOSED", CLOSED_PORT_URL))
     with RouterProcess(path) as process:
         yield process
@@ -132,17 +132,17 @@ def test_the_auth_rule_admits_refuses_and_fails_closed(router, py_clients, js):
     assert js.wait_connect_error("mallory")["data"] == {"rule": "http", "reason": "token revoked"}
 
 
-def test_a_slow_backend_slows_no_one_else(router, py_clients, js, backend):
+def test_a_slow_backend_slows_no_one_else(router, py_clients, js, http_backend):
     for index in range(SLOW_CLIENTS):
         js.connect(f"c{index}", router.url, "/shop", auth=GOOD, transports=["websocket"])
     for index in range(SLOW_CLIENTS):
         js.wait_connected(f"c{index}", timeout=30)
     watcher = py_clients().connect()
     assert watcher.call("echo", "warm") == "warm"
-    before = backend.calls("/slow")
+    before = http_backend.calls("/slow")
     started = time.monotonic()
     requests_ = {f"c{index}": js.emit(f"c{index}", "slow", ack=True) for index in range(SLOW_CLIENTS)}
-    _wait_until(lambda: backend.calls("/slow") >= before + SLOW_CLIENTS, timeout=10)
+    _wait_until(lambda: http_backend.calls("/slow") >= before + SLOW_CLIENTS, timeout=10)
     # Every slow call is now waiting on the backend: the watcher's echoes must not wait with them.
     echoes = []
     for number in range(10):
