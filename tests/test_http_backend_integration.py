@@ -40,6 +40,10 @@ namespaces:
       fail: [{http: {url: BACKEND/fail}}, ack]
       late: [{http: {url: "BACKEND/slow?s=3", timeout: 300ms}}, ack]
       down: [{http: {url: "CLOSED"}}, ack]
+  /busy:                          # 50 clients connect at once: a roomier auth timeout
+    auth:
+      - http: {url: "BACKEND/socket/auth", timeout: 10s, secret: "SECRET"}
+    events:
       slow:
         - http: {url: "BACKEND/slow?s=1", timeout: 10s}
         - ack: {data: "{{ response.json }}"}
@@ -71,8 +75,8 @@ def router(request, http_backend, tmp_path_factory):
 def py_clients(router):
     made = []
 
-    def make(auth=GOOD):
-        client = PyClient(router.url, "/shop", auth=auth, transports=["websocket"])
+    def make(auth=GOOD, namespace="/shop"):
+        client = PyClient(router.url, namespace, auth=auth, transports=["websocket"])
         made.append(client)
         return client
 
@@ -134,10 +138,10 @@ def test_the_auth_rule_admits_refuses_and_fails_closed(router, py_clients, js):
 
 def test_a_slow_backend_slows_no_one_else(router, py_clients, js, http_backend):
     for index in range(SLOW_CLIENTS):
-        js.connect(f"c{index}", router.url, "/shop", auth=GOOD, transports=["websocket"])
+        js.connect(f"c{index}", router.url, "/busy", auth=GOOD, transports=["websocket"])
     for index in range(SLOW_CLIENTS):
         js.wait_connected(f"c{index}", timeout=30)
-    watcher = py_clients().connect()
+    watcher = py_clients(namespace="/busy").connect()
     assert watcher.call("echo", "warm") == "warm"
     before = http_backend.calls("/slow")
     started = time.monotonic()
@@ -160,7 +164,7 @@ def test_a_slow_backend_slows_no_one_else(router, py_clients, js, http_backend):
 
 
 def test_max_in_flight_refuses_the_overflow_at_once(router, js):
-    js.connect("eager", router.url, "/shop", auth=GOOD, transports=["websocket"])
+    js.connect("eager", router.url, "/busy", auth=GOOD, transports=["websocket"])
     js.wait_connected("eager")
     reqs = [js.emit("eager", "limited", ack=True) for _ in range(6)]
     busy = [js.wait_event("eager", "error", timeout=5) for _ in range(3)]
@@ -169,9 +173,9 @@ def test_max_in_flight_refuses_the_overflow_at_once(router, js):
     acks = sorted((js.wait_ack("eager", req, timeout=15) for req in reqs), key=len)
     assert acks == [[], [], [], [{"slept": 1.0}], [{"slept": 1.0}], [{"slept": 1.0}]]
     found = samples(requests.get(f"{router.url}/metrics", timeout=5).text)
-    assert value(found, "socketio_router_backend_calls_total", namespace="/shop",
+    assert value(found, "socketio_router_backend_calls_total", namespace="/busy",
                  step="events.limited[0]", outcome="busy") == 3
-    assert value(found, "socketio_router_backend_calls_total", namespace="/shop",
+    assert value(found, "socketio_router_backend_calls_total", namespace="/busy",
                  step="events.limited[0]", outcome="ok") == 3
 
 
