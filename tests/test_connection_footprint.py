@@ -10,6 +10,7 @@ import threading
 import pytest
 import socketio
 
+from router.server.middleware import direct_call
 from router.upstream import lean_wsgi as connection_footprint
 
 CONFIG = """
@@ -89,12 +90,12 @@ def test_direct_call_skips_the_instance_call_and_changes_nothing_else():
         return ["plain", environ]
 
     middleware = Middleware()
-    call = connection_footprint.direct_call(middleware)
+    call = direct_call(middleware)
     assert call.__self__ is middleware and call.__func__ is Middleware.__call__
     assert call({"k": 1}, None) == middleware({"k": 1}, None)
-    assert connection_footprint.direct_call(plain_app) is plain_app
+    assert direct_call(plain_app) is plain_app
     bound = middleware.__call__
-    assert connection_footprint.direct_call(bound) is bound  # a bound method is called directly already
+    assert direct_call(bound) is bound  # a bound method is called directly already
 
 
 def test_gevent_handler_lets_go_of_the_parsed_headers_once_they_are_in_the_environ():

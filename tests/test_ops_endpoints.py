@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket as socketlib
+import tempfile
+from pathlib import Path
 
 import pytest
 import requests
 import socketio
 from prometheus_client.parser import text_string_to_metric_families
+
+from router.config.brokers import BROKER_SCHEMES
+from router.errors import StartupError
+from tests.support.cluster import subscribed, unique_channel
+from tests.support.py_client import PyClient
+from tests.support.redis_server import OwnRedis, OwnSentinel
+from tests.support.router_process import run_cli
 
 CHAT = """
 namespaces:
@@ -163,3 +173,77 @@ def test_readyz_is_503_when_the_broker_is_unreachable(write_config, router_proce
     assert body["status"] == "not ready"
     assert body["broker"].startswith("redis unreachable: ConnectionError")
     assert requests.get(router.url + "/healthz", timeout=5).status_code == 200, "alive all the same"
+
+
+def unreachable_url(scheme: str) -> str:
+    """A URL of ``scheme``'s form where nothing answers."""
+    port = free_port()
+    if scheme == "unix":
+        return f"unix:///tmp/socketio-router-nothing-{port}.sock?db=0"
+    if scheme.endswith("+sentinel"):
+        return f"{scheme}://127.0.0.1:{port}/0/router-master"
+    return f"{scheme}://127.0.0.1:{port}/0"
+
+
+@pytest.mark.parametrize("scheme", sorted(BROKER_SCHEMES) + ["amqp"])
+def test_one_table_of_schemes_serves_the_startup_check_the_managers_and_readyz(build_router, scheme):
+    """Every URL form the table gives to Redis is checked, carried and probed as Redis: /readyz
+    answers with redis-py's own error, where it once asked kombu about unix:// and Sentinel URLs."""
+    from router.server.brokers import KombuQueue, RedisQueue
+
+    url = unreachable_url(scheme)
+    broker = BROKER_SCHEMES.get(scheme)
+    try:
+        router = build_router(CHAT + f"server: {{message_queue: '{url}'}}\n")
+    except StartupError as exc:  # the startup check: the client library of this scheme is missing
+        assert broker is not None and exc.problems[0].message == (
+            f"message_queue {scheme}:// needs the {broker.package!r} package"), exc
+        return
+    manager = router.socketio.server.manager
+    assert isinstance(manager, RedisQueue if broker is not None else KombuQueue), type(manager).__mro__
+    ready = router.app.test_client().get("/readyz")
+    assert ready.status_code == 503
+    detail = ready.get_json()["broker"]
+    expected = "(ConnectionError|MasterNotFoundError)" if broker is not None else "OperationalError"
+    assert re.match(rf"{re.escape(scheme)} unreachable: {expected}: ", detail), detail
+
+
+@pytest.fixture
+def redis_url(request):
+    """A message_queue URL of the form ``request.param`` ("unix" or "sentinel") to a redis-server
+    of this test's own."""
+    with tempfile.TemporaryDirectory(prefix="router-redis-", dir="/tmp") as folder:  # short: a socket path
+        folder = Path(folder)
+        redis = OwnRedis(unix_socket=folder / "redis.sock").start()
+        sentinel = None
+        try:
+            if request.param == "unix":
+                yield f"unix://{redis.unix_socket}?db=0"
+            else:
+                sentinel = OwnSentinel(redis, folder).start()
+                yield sentinel.url
+        finally:
+            if sentinel is not None:
+                sentinel.stop()
+            redis.stop()
+
+
+@pytest.mark.parametrize("redis_url", ["unix", "sentinel"], indirect=True)
+def test_readyz_and_the_managers_take_the_same_redis_url_forms(write_config, router_process, redis_url):
+    channel = unique_channel("url-forms")
+    config = write_config(CHAT + f"server: {{message_queue: '{redis_url}', channel: {channel}}}\n")
+    router = router_process(config)
+    subscribed(router)
+    ready = requests.get(router.url + "/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["broker"] == f"{redis_url.split(':')[0]} reachable"
+
+    alice = PyClient(router.url, "/chat", auth={"token": "s3cret"}).connect()
+    try:
+        result = run_cli("emit", "--config", str(config), "--namespace", "/chat", "--event", "news",
+                         "--data", '{"x": 1}')
+        assert result.returncode == 0, result.stderr
+        assert "1 router process(es) subscribed" in result.stdout
+        assert alice.wait_event("news") == ({"x": 1},)
+    finally:
+        alice.close()

@@ -98,8 +98,8 @@ def serve(args) -> int:
     from router.compile.load import load_source
     from router.config.lint import security_warnings
     from router.server.app import create_app
-    from router.server.brokers import start_message_queue
     from router.server.serve import serve as serve_forever
+    from router.upstream.client_manager import start_manager
 
     overrides = {"host": args.host, "port": args.port, "console": args.console,
                  "timers_enabled": args.timers_enabled}
@@ -116,7 +116,7 @@ def serve(args) -> int:
 
     from router.cli.reload import inherited_socket
 
-    start_message_queue(router.socketio.server)
+    start_manager(router.socketio.server)
     if server.timers_enabled:
         router.timers.start()
     elif compiled.timers:

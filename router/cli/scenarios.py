@@ -62,6 +62,7 @@ from router.config.problems import problems_from_validation
 from router.config.source import ConfigSource, read_config_file
 from router.config.strict import StrictModel
 from router.errors import StartupError
+from router.upstream.scenario_client import SentPackets, session_of, take_received
 
 EXIT_FAILED = 1
 VERBS = ("connect", "emit", "receive", "no_receive", "disconnect", "disconnected")
@@ -230,39 +231,12 @@ class _Client:
         self.inbox: list[tuple[str, list]] = []
 
     def collect(self) -> None:
-        queue = self.test_client.queue
-        mine = [message for message in queue if message["namespace"] == self.namespace]
-        self.test_client.queue = [message for message in queue if message["namespace"] != self.namespace]
-        for message in mine:
+        for message in take_received(self.test_client, self.namespace):
             args = message["args"]
             # The test client keeps send() messages as the value itself, events as a list.
             if message["name"] in ("message", "json"):
                 args = [args]
             self.inbox.append((message["name"], list(args)))
-
-
-class _PacketLog:
-    """Records the CONNECT_ERROR and ACK packets the server sends, per Engine.IO session."""
-
-    def __init__(self, server):
-        self.server = server
-        self.refusals: dict[str, Any] = {}
-        self.acks: dict[str, list] = {}
-
-    def install(self) -> None:
-        # Each new test client replaces _send_packet with its own mock; wrap the current one.
-        from socketio import packet
-
-        send = self.server._send_packet
-
-        def record(eio_sid, pkt):
-            if pkt.packet_type == packet.CONNECT_ERROR:
-                self.refusals[eio_sid] = pkt.data
-            elif pkt.packet_type in (packet.ACK, packet.BINARY_ACK):
-                self.acks[eio_sid] = list(pkt.data or [])
-            return send(eio_sid, pkt)
-
-        self.server._send_packet = record
 
 
 class StubBackend:
@@ -303,7 +277,7 @@ class ScenarioRun:
         self.source = source
         self.index = index
         self.clients: dict[str, _Client] = {}
-        self.packets = _PacketLog(router_app.socketio.server)
+        self.packets = SentPackets(router_app.socketio.server)
         self.backend = StubBackend(scenario.backend)
 
     def run(self) -> None:
@@ -341,10 +315,10 @@ class ScenarioRun:
         # then watch the real attempt.
         test_client = socketio.test_client(self.router.app, namespace=self.PROBE_NAMESPACE)
         self.packets.install()
-        self.packets.refusals.pop(test_client.eio_sid, None)
+        self.packets.refusals.pop(session_of(test_client), None)
         test_client.connect(namespace=action.connect, auth=action.auth, headers=action.headers,
                             query_string=action.query)
-        refusal = self.packets.refusals.get(test_client.eio_sid)
+        refusal = self.packets.refusals.get(session_of(test_client))
         accepted = test_client.is_connected(action.connect)
         self.clients[name] = _Client(test_client, action.connect)
         expected = action.refused
@@ -362,11 +336,11 @@ class ScenarioRun:
         client = self._connected(name)
         args = action.args if action.args is not None else ([action.data] if action.has("data") else [])
         wants_ack = action.has("ack")
-        self.packets.acks.pop(client.test_client.eio_sid, None)
+        self.packets.acks.pop(session_of(client.test_client), None)
         client.test_client.emit(action.emit, *args, namespace=client.namespace, callback=wants_ack)
         if not wants_ack:
             return
-        received = self.packets.acks.get(client.test_client.eio_sid)
+        received = self.packets.acks.get(session_of(client.test_client))
         if received is None:
             raise ScenarioFailure("no ack: the server did not answer the callback",
                                   "hint: an event answers callbacks with an ack step")

@@ -1,18 +1,46 @@
-"""A ``message_queue`` URL: its scheme, its redacted form, and what is wrong with it before connecting.
+"""A ``message_queue`` URL: which broker carries it, its redacted form, and what is wrong with it
+before connecting.
 
-Kept apart from the managers (router/message_queue.py) so that ``check`` validates
-the URL without importing python-socketio and the broker clients.
+:data:`BROKER_SCHEMES` is the one table of URL schemes: the manager factory
+(router/server/managers.py), the startup check (:func:`message_queue_problems`) and
+``/readyz`` (router/server/brokers.py ``readiness_check``) all look a URL up here,
+so they accept the same URL forms. Kept apart from the managers so that ``check``
+validates the URL without importing python-socketio and the broker clients.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from router.errors import Problem
 
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "valkey", "valkeys", "valkey+sentinel")
+
+@dataclass(frozen=True)
+class Broker:
+    """What carries one kind of ``message_queue`` URL."""
+
+    family: str          # the manager that carries it: "redis", "kafka", "zmq" or "kombu"
+    module: str          # the client library the manager imports
+    package: str         # what ``pip install`` calls that library
+    probed: bool = True  # whether /readyz asks the broker if it answers
+
+
+REDIS = Broker("redis", "redis", "redis")
+VALKEY = Broker("redis", "valkey", "valkey")
+KAFKA = Broker("kafka", "kafka", "kafka-python", probed=False)
+ZMQ = Broker("zmq", "zmq", "pyzmq", probed=False)
+KOMBU = Broker("kombu", "kombu", "kombu")
+
+# The schemes python-socketio's RedisManager parses (a unix socket, Sentinel, Valkey) and Kafka's.
+# Any zmq+... scheme is ZeroMQ's; anything else goes to kombu, which knows its transports.
+BROKER_SCHEMES = {
+    "redis": REDIS, "rediss": REDIS, "unix": REDIS, "redis+sentinel": REDIS,
+    "valkey": VALKEY, "valkeys": VALKEY, "valkey+sentinel": VALKEY,
+    "kafka": KAFKA,
+}
 EXAMPLE_URLS = "redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//"
 
 
@@ -28,6 +56,14 @@ def redact(url: str) -> str:
 
 def scheme_of(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def broker_of(url: str) -> Broker:
+    """The broker that carries ``url``, as Flask-SocketIO would choose it (kombu by default)."""
+    scheme = scheme_of(url)
+    if scheme in BROKER_SCHEMES:
+        return BROKER_SCHEMES[scheme]
+    return ZMQ if scheme.startswith("zmq") else KOMBU
 
 
 def check_message_queue(compiled, engine=None) -> list[Problem]:
@@ -46,18 +82,11 @@ def message_queue_problems(url: str | None, source) -> list[Problem]:
     if not scheme:
         return [source.problem(path, f"message_queue {redact(url)!r} is not a URL",
                                hint=f"write a broker URL, e.g. {EXAMPLE_URLS}")]
-    if scheme in REDIS_SCHEMES:
-        module, package = ("valkey", "valkey") if scheme.startswith("valkey") else ("redis", "redis")
-    elif scheme == "kafka":
-        module, package = "kafka", "kafka-python"
-    elif scheme.startswith("zmq"):
-        module, package = "zmq", "pyzmq"
-    else:
-        module, package = "kombu", "kombu"
-    if not _installed(module):
-        return [source.problem(path, f"message_queue {scheme}:// needs the {package!r} package",
-                               hint=f"pip install {package}")]
-    if module == "kombu":
+    broker = broker_of(url)
+    if not _installed(broker.module):
+        return [source.problem(path, f"message_queue {scheme}:// needs the {broker.package!r} package",
+                               hint=f"pip install {broker.package}")]
+    if broker is KOMBU:
         from kombu.transport import TRANSPORT_ALIASES
 
         if scheme not in TRANSPORT_ALIASES:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from typing import Callable
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify
 
@@ -22,11 +21,16 @@ BROKER_CACHE = 1.0    # seconds; /readyz is public, so a flood of probes cannot 
 
 
 class BrokerProbe:
-    """Whether the message queue answers, cached for :data:`BROKER_CACHE` seconds."""
+    """Whether the message queue answers, cached for :data:`BROKER_CACHE` seconds.
 
-    def __init__(self, url: str):
-        self.url = url
-        self.scheme = urlsplit(url).scheme or "?"
+    ``check()`` raises unless the broker answers; the server builds it with the
+    managers' own client construction (router/server/managers.py), so /readyz probes
+    every URL form the managers accept. None: a broker that is not probed.
+    """
+
+    def __init__(self, scheme: str, check: Callable[[], None] | None):
+        self.scheme = scheme or "?"
+        self.check_broker = check
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self._result: tuple[bool, str] = (False, "not checked yet")
@@ -39,33 +43,20 @@ class BrokerProbe:
             return self._result
 
     def _probe(self) -> tuple[bool, str]:
+        if self.check_broker is None:
+            return True, f"{self.scheme} (not probed)"
         try:
-            if self.scheme in ("redis", "rediss"):
-                import redis
-
-                client = redis.Redis.from_url(self.url, socket_connect_timeout=BROKER_TIMEOUT,
-                                              socket_timeout=BROKER_TIMEOUT)
-                try:
-                    client.ping()
-                finally:
-                    client.close()
-            elif self.scheme in ("kafka",) or self.scheme.startswith("zmq"):
-                return True, f"{self.scheme} (not probed)"
-            else:
-                import kombu
-
-                with kombu.Connection(self.url, connect_timeout=BROKER_TIMEOUT) as connection:
-                    connection.connect()
+            self.check_broker()
         except Exception as exc:  # any failure means "not ready"; the reason goes to the probe
             return False, f"{self.scheme} unreachable: {type(exc).__name__}: {exc}"
         return True, f"{self.scheme} reachable"
 
 
 def health_blueprint(metrics: RouterMetrics, config_file: str, namespaces: list[str],
-                     message_queue: str | None, draining: Callable[[], bool]) -> Blueprint:
-    """The three endpoints for one app; ``draining()`` says whether a shutdown has begun."""
+                     broker: BrokerProbe | None, draining: Callable[[], bool]) -> Blueprint:
+    """The three endpoints for one app; ``draining()`` says whether a shutdown has begun, and
+    ``broker`` is the message queue's probe (None without one)."""
     blueprint = Blueprint("socketio_router_health", __name__)
-    broker = BrokerProbe(message_queue) if message_queue else None
 
     @blueprint.get("/healthz")
     def healthz():

@@ -31,11 +31,12 @@ DEMO_PING_INTERVAL_MS = 2000
 CONSOLE_SESSION_KEY = "socketio_router_console"
 
 
-def register_pages(app: flask.Flask, socketio, compiled: CompiledRouter) -> None:
-    """Mount the pages ``server.demo_page`` and ``server.console`` ask for (load-time checked)."""
+def register_pages(app: flask.Flask, socketio, compiled: CompiledRouter) -> bool:
+    """Mount the pages ``server.demo_page`` and ``server.console`` ask for (load-time checked);
+    True when there is one, which the server then lets connect from its own origin."""
     server = compiled.config.server
     if not server.demo_page and not server.console:
-        return
+        return False
     pages = Blueprint("socketio_router_pages", __name__, template_folder="web_templates",
                       static_folder="static", static_url_path=STATIC_URL)
     shared = {"async_mode": socketio.async_mode, "socketio_path": f"/{server.path}/",
@@ -76,7 +77,7 @@ def register_pages(app: flask.Flask, socketio, compiled: CompiledRouter) -> None
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
     app.register_blueprint(pages)
-    allow_own_origin(socketio.server.eio)
+    return True
 
 
 class ConsoleGate:
@@ -131,35 +132,3 @@ def client_version() -> str:
     match = re.search(r"Socket\.IO v(\d+\.\d+\.\d+)", banner)
     return match.group(1) if match else "unknown"
 
-
-def allow_own_origin(eio) -> None:
-    """Let the router's own pages connect when ``cors_allowed_origins`` lists other origins.
-
-    A page served by this server is same-origin, which Engine.IO's default (None)
-    allows; an explicit list would refuse it, e.g. configs/chat.yaml's list on any
-    port but 5000. Listed origins keep working; "*" and [] are left as they are.
-    """
-    configured = eio.cors_allowed_origins
-    if configured is None or configured == "*" or configured == [] or callable(configured):
-        return
-    listed = [configured] if isinstance(configured, str) else list(configured)
-    if "*" in listed:
-        return
-
-    def allowed(origin: str, environ: dict) -> bool:
-        return origin in listed or origin in own_origins(environ)
-
-    eio.cors_allowed_origins = allowed
-
-
-def own_origins(environ: dict) -> list[str]:
-    """The origins of the request's own host, as Engine.IO computes them for its default."""
-    if "wsgi.url_scheme" not in environ or "HTTP_HOST" not in environ:
-        return []
-    scheme, host = environ["wsgi.url_scheme"], environ["HTTP_HOST"]
-    origins = [f"{scheme}://{host}"]
-    if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
-        forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
-        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
-        origins.append(f"{forwarded_scheme}://{forwarded_host}")
-    return origins

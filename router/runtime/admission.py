@@ -28,6 +28,7 @@ from router.compile.policies import (
 )
 from router.config.networks import client_address
 from router.errors import Refused
+from router.runtime.library_hooks import LibraryHooks
 from router.runtime.rate_limit import BucketTable, StrikeCounter, TokenBucket
 from router.text import shown_name
 
@@ -122,9 +123,10 @@ class Admission:
     disconnect; per-address connect buckets live in bounded tables.
     """
 
-    def __init__(self, compiled, socketio, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, compiled, socketio, hooks: LibraryHooks, clock: Callable[[], float] = time.monotonic,
                  on_drop: Callable[[str, str, str], None] | None = None):
         self.socketio = socketio
+        self.hooks = hooks  # tells a real connect / disconnect from an EVENT packet named so
         self.clock = clock
         # on_drop(namespace, event, code): event is a declared name, or "*" for an unknown one
         self.on_drop = on_drop
@@ -219,12 +221,9 @@ class Admission:
         handler; neither may re-authenticate a client or run its on_disconnect.
         """
         if kind == "connect":
-            # A real connect passes the handshake environ itself; a packet can only carry JSON.
-            args = (getattr(flask.request, "event", None) or {}).get("args") or ()
-            forged = not (args and args[0] is flask.request.environ)
+            forged = not self.hooks.is_handshake_connect()
         else:
-            # A real disconnect has marked the client as leaving before calling the handler.
-            forged = self.socketio.server.manager.is_connected(sid, namespace)
+            forged = not self.hooks.client_is_leaving(sid, namespace)
         if forged:
             log.warning("ignored an event packet named %r on %s from %s: clients cannot trigger "
                         "%s handlers", kind, namespace, sid, kind)

@@ -18,6 +18,7 @@ from router.compile.compiler import (
 from router.errors import Refused, StepError
 from router.plugin_api import ConnectContext, StepContext
 from router.runtime.admission import Admission
+from router.runtime.library_hooks import LibraryHooks
 from router.runtime.metrics import RouterMetrics
 from router.text import shown
 
@@ -86,17 +87,19 @@ def ack_value(ctx: StepContext) -> Any:
 class Dispatcher:
     """Builds the handler functions the loader registers, and keeps per-connection state."""
 
-    def __init__(self, compiled: CompiledRouter, socketio):
+    def __init__(self, compiled: CompiledRouter, socketio, hooks: LibraryHooks):
+        """``hooks`` are what the server reads from the Socket.IO stack's internals for us."""
         self.compiled = compiled
         self.socketio = socketio
+        self.hooks = hooks
         self.connections: dict[tuple[str, str], Connection] = {}
         declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
                     for event in namespace.events]
-        self.metrics = RouterMetrics(compiled.namespaces, lambda: socketio.server.manager.rooms,
-                                     declared, [(plugin, options) for _, plugin, options
-                                                in compiled.configured_plugins()])
+        self.metrics = RouterMetrics(compiled.namespaces, hooks.client_counts, declared,
+                                     [(plugin, options) for _, plugin, options
+                                      in compiled.configured_plugins()])
         # rate, payload size, schema and unknown events; what it drops is counted in the metrics
-        self.admission = Admission(compiled, socketio, on_drop=self.metrics.event_dropped)
+        self.admission = Admission(compiled, socketio, hooks, on_drop=self.metrics.event_dropped)
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -159,13 +162,10 @@ class Dispatcher:
         if namespace is None or not namespace.on_connect:
             return
         environ = self.socketio.server.get_environ(sid, namespace=namespace_name)
-        app = environ.get("flask.app") if environ else None
-        if app is None:
+        context = self.hooks.event_context(environ, sid, namespace_name, "connect", ())
+        if context is None:
             return
-        with app.request_context(environ):
-            flask.request.sid = sid
-            flask.request.namespace = namespace_name
-            flask.request.event = {"message": "connect", "args": ()}
+        with context:
             ctx = self._context(namespace_name, sid, "connect", ())
             try:
                 run_steps(namespace.on_connect, ctx)

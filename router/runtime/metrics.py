@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import (
@@ -42,18 +42,18 @@ class _ConnectedClients:
 
     Counting at scrape time cannot drift: the manager is the source of truth for
     who is connected, including class namespaces and the admin namespace.
+    ``counts()`` gives {namespace: clients} for the namespaces that have any.
     """
 
-    def __init__(self, rooms: Callable[[], dict], declared: Iterable[str]):
-        self.rooms = rooms
+    def __init__(self, counts: Callable[[], Mapping[str, int]], declared: Iterable[str]):
+        self.counts = counts
         self.declared = list(declared)
 
     def collect(self):
         family = GaugeMetricFamily(f"{PREFIX}_connected_clients",
                                    "Clients connected, per namespace", labels=["namespace"])
         counts = {name: 0 for name in self.declared}
-        for namespace, rooms in list(self.rooms().items()):
-            counts[namespace] = len(rooms.get(None) or ())
+        counts.update(self.counts())
         for namespace, count in sorted(counts.items()):
             family.add_metric([namespace], count)
         yield family
@@ -64,7 +64,9 @@ def os_lock():
 
     Safe for a few additions under gevent and eventlet: no greenlet switch can happen
     while it is held, so a greenlet never waits on it; threads (the threading mode,
-    thread pools) still exclude each other.
+    thread pools) still exclude each other. ``gevent.monkey.get_original`` and
+    ``eventlet.patcher.original`` are those libraries' documented API for this, not
+    an internal.
     """
     if "gevent.monkey" in sys.modules:
         from gevent import monkey
@@ -146,11 +148,13 @@ class _PluginSeries:
 class RouterMetrics:
     """The counters and histogram the dispatcher and other features report to."""
 
-    def __init__(self, namespaces: Iterable[str] = (), rooms: Callable[[], dict] | None = None,
+    def __init__(self, namespaces: Iterable[str] = (),
+                 client_counts: Callable[[], Mapping[str, int]] | None = None,
                  events: Iterable[tuple[str, str]] = (), plugins: Iterable[tuple[Any, Any]] = ()):
-        """``events`` are the declared (namespace, event) pairs: each has its series from the
-        start, at 0, so a rate over them is right from the first event. ``plugins`` are the
-        (PluginSpec, options) of every configured step and rule."""
+        """``client_counts()`` gives the clients connected per namespace; ``events`` are the
+        declared (namespace, event) pairs: each has its series from the start, at 0, so a rate
+        over them is right from the first event. ``plugins`` are the (PluginSpec, options) of
+        every configured step and rule."""
         self.registry = CollectorRegistry(auto_describe=True)
         lock = os_lock()
         self._events = {labels: EventStats(labels, lock) for labels in events}
@@ -165,8 +169,8 @@ class RouterMetrics:
             f"{PREFIX}_events_dropped", "Events dropped before their steps ran (rate limits, "
             "payload limits, unknown events), per namespace, event and reason",
             ["namespace", "event", "reason"], registry=self.registry)
-        if rooms is not None:
-            self.registry.register(_ConnectedClients(rooms, namespaces))
+        if client_counts is not None:
+            self.registry.register(_ConnectedClients(client_counts, namespaces))
         groups: dict[Callable, list] = {}
         for spec, options in plugins:
             if spec.metrics is not None:

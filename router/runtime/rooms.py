@@ -1,9 +1,10 @@
 """Which rooms a client may be put in, enforced where clients enter rooms: never another
 client's sid room, and what the compiled ``rooms:`` policy (router/compile/policies.py) allows.
 
-Enforced in the client manager (python-socketio's extension point for rooms),
-so it holds for every way a client enters a room: the ``room.join`` step, a
-plugin, or a class namespace calling ``join_room(data['room'])``.
+Enforced in the client manager (python-socketio's extension point for rooms; the
+server hangs the guard on it, router/upstream/client_manager.py), so it holds for
+every way a client enters a room: the ``room.join`` step, a plugin, or a class
+namespace calling ``join_room(data['room'])``.
 """
 
 from __future__ import annotations
@@ -21,40 +22,44 @@ if TYPE_CHECKING:
 PolicyLookup = Callable[[str, "str | None"], "RoomsPolicy | None"]
 
 
-class RoomsGuardMixin:
-    """For a python-socketio client manager: refuses sid rooms and what ``rooms_policy`` forbids.
+class RoomsGuard:
+    """Refuses sid rooms and what ``rooms_policy`` forbids, asked by the client manager before
+    a client enters a room or a room is closed.
 
-    ``rooms_policy(namespace, event)`` gives the policy for the event being handled
-    (the current Flask-SocketIO event, if any). Another server's clients are unknown
-    here, so behind a message queue only ``rooms.allow`` keeps their sid rooms out.
+    ``is_client_sid(room)`` says whether a room name is a connected client's sid and
+    ``rooms_of(sid, namespace)`` lists a client's rooms; the server hands in both,
+    read from its client manager. ``rooms_policy(namespace, event)`` gives the
+    policy for the event being handled (the current Flask-SocketIO event, if any);
+    the server sets it once the dispatcher exists. Another server's clients are
+    unknown here, so behind a message queue only ``rooms.allow`` keeps their sid
+    rooms out.
     """
 
-    rooms_policy: PolicyLookup | None = None
+    def __init__(self, is_client_sid: Callable[[object], bool], rooms_of: Callable[[str, str], list],
+                 rooms_policy: PolicyLookup | None = None):
+        self.is_client_sid = is_client_sid
+        self.rooms_of = rooms_of
+        self.rooms_policy = rooms_policy
 
-    def enter_room(self, sid, namespace, room, eio_sid=None):
-        if room != sid and self._is_client_sid(room):
+    def check_enter(self, sid: str, namespace: str, room) -> None:
+        if room != sid and self.is_client_sid(room):
             raise RoomRefused(f"room {shown(room)} is another client's private room")
         policy = self.rooms_policy(namespace, _current_event(namespace)) if self.rooms_policy else None
         if policy is not None:
-            policy.check(room, self.get_rooms(sid, namespace), sid)
-        return super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+            policy.check(room, self.rooms_of(sid, namespace), sid)
 
-    def close_room(self, room, namespace):
+    def check_close(self, room, namespace: str) -> None:
         # Closing a sid room would cut that client off from what is sent to it.
-        if self._is_client_sid(room):
+        if self.is_client_sid(room):
             raise RoomRefused(f"room {shown(room)} is a client's private room and cannot be closed")
-        return super().close_room(room, namespace)
-
-    def _is_client_sid(self, room) -> bool:
-        if not isinstance(room, str):
-            return False
-        # Every namespace: a sid from one namespace is no business of a room name in another.
-        return any(room in clients for clients in
-                   (rooms.get(None, {}) for rooms in list(self.rooms.values())))
 
 
 def _current_event(namespace: str) -> str | None:
-    """The event Flask-SocketIO is handling on ``namespace`` in this context, if any."""
+    """The event Flask-SocketIO is handling on ``namespace`` in this context, if any.
+
+    ``request.namespace`` and ``request.event`` are Flask-SocketIO's documented request
+    attributes, not an internal.
+    """
     import flask
 
     if not flask.has_request_context() or getattr(flask.request, "namespace", None) != namespace:

@@ -1,4 +1,9 @@
-"""Attach the official Socket.IO Admin UI (https://admin.socket.io) through python-socketio's instrumentation."""
+"""Attach the official Socket.IO Admin UI (https://admin.socket.io) through python-socketio's instrumentation.
+
+``Server.instrument()`` is python-socketio's documented API for it, not an override.
+What the instrumentation patches and what that means for the ping scheduler is
+written down in router/upstream/pings.py (``works_with_admin_ui``).
+"""
 
 from __future__ import annotations
 

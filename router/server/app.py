@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 import socketio as python_socketio
 from flask import Flask
@@ -18,22 +19,29 @@ from router.compile.compiler import CompiledRouter
 from router.http.pages import register_pages
 from router.http.publish_api import publish_api
 from router.runtime.dispatch import Dispatcher
+from router.runtime.library_hooks import LibraryHooks
 from router.runtime.timers import TimerRunner
 from router.server.flask_app import RouterFlask
 from router.server.managers import create_manager
 from router.server.middleware import DeclineWebSocketCompression
 from router.server.operations import install_operations
+from router.upstream import handler_calls
+from router.upstream.client_manager import client_counts
+from router.upstream.engineio_cors import allow_own_origin
 from router.upstream.packets import CheckedPacket, guard_packets
-from router.upstream.pings import PingScheduler
+from router.upstream.pings import PingScheduler, works_with_admin_ui
 
 
 class UnknownNamespace(python_socketio.Namespace):
-    """Refuses namespaces the YAML does not declare, as the reference Node server does."""
+    """Refuses namespaces the YAML does not declare, as the reference Node server does.
+
+    ``trigger_event`` is python-socketio's documented override point of a class namespace.
+    """
 
     def trigger_event(self, event, *args):
         if event == "connect":
             raise python_socketio.exceptions.ConnectionRefusedError("Invalid namespace")
-        return self.server.not_handled
+        return handler_calls.not_handled(self.server)
 
 
 @dataclass
@@ -67,7 +75,7 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         path=server.path,
         namespaces="*",  # undeclared namespaces reach UnknownNamespace and are refused by name
         client_manager=manager,
-        serializer=CheckedPacket,  # malformed packets close their connection (packet_guard)
+        serializer=CheckedPacket,  # malformed packets close their connection (router/upstream/packets.py)
     )
     if server.transports:
         options["transports"] = server.transports
@@ -75,9 +83,14 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     guard_packets(socketio.server)
     if not server.websocket_compression:  # outermost, so the WebSocket server never sees the offer
         app.wsgi_app = DeclineWebSocketCompression(app.wsgi_app)
-    dispatcher = Dispatcher(compiled, socketio)
+    hooks = LibraryHooks(
+        client_counts=partial(client_counts, manager),
+        event_context=handler_calls.event_context,
+        is_handshake_connect=handler_calls.is_handshake_connect,
+        client_is_leaving=partial(handler_calls.client_is_leaving, manager))
+    dispatcher = Dispatcher(compiled, socketio, hooks)
     manager.after_connect = dispatcher.after_connect
-    manager.rooms_policy = dispatcher.admission.rooms_policy
+    manager.rooms_guard.rooms_policy = dispatcher.admission.rooms_policy
 
     for namespace in compiled.namespaces.values():
         if namespace.class_ref:
@@ -95,12 +108,11 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
             socketio.on_error(namespace.name)(dispatcher.error_handler(namespace.on_error))
     socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
     socketio.server.register_namespace(UnknownNamespace("*"))
-    register_pages(app, socketio, compiled)  # the demo page and the console, if the config asks
+    if register_pages(app, socketio, compiled):  # the demo page and the console, if the config asks
+        allow_own_origin(socketio.server.eio)
     app.register_blueprint(publish_api(socketio, compiled))
     router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio))
-    # The Admin UI in development mode reports each socket from Socket._send_ping, which
-    # the scheduler does not run: sockets keep their own ping task then.
-    if server.admin_ui is None or server.admin_ui.mode != "development":
+    if works_with_admin_ui(server.admin_ui.mode if server.admin_ui is not None else None):
         router.pings = PingScheduler(socketio.server.eio)
     install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop
     if router.pings is not None:

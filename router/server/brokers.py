@@ -1,4 +1,7 @@
-"""Message-queue client managers that outlive their broker (the URL is checked in broker_url.py).
+"""Message-queue client managers that outlive their broker, and the readiness check of a broker.
+
+(The URL is checked, and its broker chosen, in router/config/brokers.py; the managers'
+private connection helpers are called in router/upstream/pubsub.py.)
 
 python-socketio's RedisManager and KombuManager carry Flask-SocketIO's
 ``message_queue``; they already deliver emits, room closes and disconnects to every
@@ -18,6 +21,9 @@ process. What changes here, and why:
   and once when it ends, with the number of messages lost, not once per message.
 
 A write-only manager (the ``emit`` command) publishes at once and raises on failure.
+
+``_publish`` and ``_listen`` are python-socketio's declared extension points for a
+pub/sub manager (PubSubManager's docstring: subclasses implement them), not overrides.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 import socketio
 
 from router.config.brokers import redact
+from router.upstream import pubsub
 
 log = logging.getLogger("socketio_router.message_queue")
 
@@ -38,16 +46,6 @@ RECONNECT_MAX_DELAY = 5.0      # and the most it ever waits between two attempts
 PUBLISH_RETRY_DELAY = 1.0      # while publishing fails, one attempt per this many seconds
 SUBSCRIBE_TIMEOUT = 10.0       # how long a broker may take to confirm a subscription
 
-def start_message_queue(server) -> None:
-    """Connect the manager of a python-socketio ``server`` now, not at the first client.
-
-    python-socketio initializes its manager lazily; starting it with the server
-    makes a process with no client yet receive (and log) the broker's state, and
-    a missing monkey patch fail at startup.
-    """
-    if not server.manager_initialized:
-        server.manager_initialized = True
-        server.manager.initialize()
 
 
 class LinkStatus:
@@ -64,11 +62,6 @@ class LinkStatus:
         self.dropped = 0            # messages for other processes lost in the current outage
         self.dropped_total = 0
         self.subscriptions = 0      # successful subscriptions, the first one included
-
-    @property
-    def healthy(self) -> bool:
-        """Both directions work: what a readiness check should report."""
-        return self.publishing and self.receiving
 
     def drop(self) -> None:
         self.dropped += 1
@@ -214,18 +207,9 @@ class RedisQueue(BrokerLink, socketio.RedisManager):
         self._publisher = None
         self.last_receivers: int | None = None  # how many processes got the last publish
 
-    def _client(self):
-        """A new Redis client, built by python-socketio (URL, Sentinel, redis_options)."""
-        self._redis_connect()
-        client, self.redis, self.pubsub = self.redis, None, None
-        # The caller holds the only reference: a Redis client closes its connections when
-        # collected, and python-socketio's shared self.redis let a publisher's reconnect
-        # close the listener's subscription.
-        return client
-
     def _publish_now(self, data):
         if self._publisher is None:
-            self._publisher = self._client()
+            self._publisher = pubsub.redis_client(self)
         self.last_receivers = self._publisher.publish(self.channel, self.json.dumps(data))
         return self.last_receivers
 
@@ -238,22 +222,22 @@ class RedisQueue(BrokerLink, socketio.RedisManager):
                 pass
 
     def _receive(self):
-        client = self._client()
-        pubsub = client.pubsub()
+        client = pubsub.redis_client(self)
+        subscription = client.pubsub()
         try:
-            pubsub.subscribe(self.channel)
+            subscription.subscribe(self.channel)
             # Subscribed once Redis says so: a message published before that would be missed.
-            confirmation = pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT)
+            confirmation = subscription.get_message(timeout=SUBSCRIBE_TIMEOUT)
             if not confirmation or confirmation.get("type") != "subscribe":
                 raise ConnectionError(f"no subscription confirmation within {SUBSCRIBE_TIMEOUT} s")
             self._on_subscribed()
             channel = self.channel.encode("utf-8")
-            for message in pubsub.listen():
+            for message in subscription.listen():
                 if message.get("channel") == channel and message.get("type") == "message":
                     yield message["data"]
         finally:
             try:
-                pubsub.close()
+                subscription.close()
                 client.close()
             except Exception:
                 pass
@@ -261,6 +245,21 @@ class RedisQueue(BrokerLink, socketio.RedisManager):
     def close(self) -> None:
         """Close the publishing connection (for the write-only ``emit`` command)."""
         self._publisher_failed()
+
+    @classmethod
+    def readiness_check(cls, url: str, timeout: float) -> Callable[[], None]:
+        """A call that raises unless Redis at ``url`` answers within ``timeout`` seconds, made
+        by a write-only manager of its own (so with the same URL forms the managers accept)."""
+        return cls(url, write_only=True,
+                   redis_options={"socket_connect_timeout": timeout, "socket_timeout": timeout}).ping
+
+    def ping(self) -> None:
+        """Ask the broker whether it answers, on a connection of its own; raise if it does not."""
+        client = pubsub.redis_client(self)
+        try:
+            client.ping()
+        finally:
+            client.close()
 
 
 class KombuQueue(BrokerLink, socketio.KombuManager):
@@ -275,23 +274,23 @@ class KombuQueue(BrokerLink, socketio.KombuManager):
 
     def _publish_now(self, data):
         if self._producer is None:
-            connection = self.publisher_connection
+            connection = pubsub.publisher_connection(self)
             _connect_once(connection)
-            self._producer = connection.Producer(exchange=self._exchange(), **self.producer_options)
+            self._producer = pubsub.kombu_producer(self, connection)
         self._producer.publish(self.json.dumps(data))
 
     def _publisher_failed(self) -> None:
         self._producer = None
-        old, self.publisher_connection = self.publisher_connection, self._connection()
+        old = pubsub.replace_publisher_connection(self)
         try:
             old.release()
         except Exception:
             pass
 
     def _receive(self):
-        with self._connection() as connection:
+        with pubsub.kombu_connection(self) as connection:
             _connect_once(connection)
-            with connection.SimpleQueue(self._queue()) as queue:
+            with connection.SimpleQueue(pubsub.kombu_queue(self)) as queue:
                 self._on_subscribed()
                 while True:
                     message = queue.get(block=True)
@@ -301,9 +300,21 @@ class KombuQueue(BrokerLink, socketio.KombuManager):
     def close(self) -> None:
         """Close the publishing connection (for the write-only ``emit`` command)."""
         self._producer = None
-        self.publisher_connection.release()
+        pubsub.publisher_connection(self).release()
+
+    @classmethod
+    def readiness_check(cls, url: str, timeout: float) -> Callable[[], None]:
+        """A call that raises unless the broker at ``url`` accepts a connection within ``timeout``
+        seconds, made by a write-only manager of its own."""
+        return cls(url, write_only=True, connection_options={"connect_timeout": timeout}).ping
+
+    def ping(self) -> None:
+        """Connect to the broker once, on a connection of its own; raise if that fails."""
+        with pubsub.kombu_connection(self) as connection:
+            _connect_once(connection)
 
 
 def _connect_once(connection) -> None:
     # One attempt within connect_timeout: kombu's connect() retries after 2 s, ensure() forever.
     connection.ensure_connection(max_retries=0)
+

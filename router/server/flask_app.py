@@ -15,6 +15,10 @@ with these changes about 60 us. What handlers see does not change:
   connect), which Flask-SocketIO copies and keeps; later events skip the
   cookie, as Flask-SocketIO ignores what would be read;
 * the signing serializer is built once per secret key, for HTTP requests too.
+
+``get_signing_serializer``, ``open_session`` and ``create_url_adapter`` are Flask's
+documented hooks for this; where Flask-SocketIO keeps its session copy is its own
+internal (router/upstream/handler_calls.py).
 """
 
 from __future__ import annotations
@@ -22,10 +26,9 @@ from __future__ import annotations
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from router.upstream.lean_wsgi import direct_call
+from router.server.middleware import direct_call
+from router.upstream.handler_calls import MANAGED_SESSION
 
-# Flask-SocketIO's copy of the session, kept in the connection's environ from its first event.
-MANAGED_SESSION = "saved_session"
 URL_ADAPTER = "socketio_router.url_adapter"
 
 
@@ -60,7 +63,7 @@ class RouterFlask(Flask):
 
     def __call__(self, environ, start_response):
         # Into the middleware without a C stack level, which a WebSocket keeps for its life
-        # (connection_footprint.direct_call).
+        # (router/server/middleware.py).
         return direct_call(self.wsgi_app)(environ, start_response)
 
     def create_url_adapter(self, request):

@@ -1,57 +1,51 @@
-"""Client managers that report when a connection is accepted.
+"""The client manager of an app (in-process, or the message-queue manager its URL's broker needs),
+and the readiness check /readyz runs on that broker.
 
-python-socketio sends the CONNECT packet and then calls ``manager.connect``. A hook
-there lets on_connect steps emit *after* the client's connect confirmation; a
-hand-written app that emits inside its connect handler sends before it.
+Every manager carries the router's hooks (router/upstream/client_manager.py): the
+on_connect steps run after the client's connect confirmation, and the rooms guard
+(router/runtime/rooms.py) is asked wherever a client enters a room.
 """
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 from typing import Callable
 
 import socketio
 
-from router.config.brokers import REDIS_SCHEMES, scheme_of
-from router.runtime.rooms import RoomsGuardMixin
+from router.config.brokers import broker_of
+from router.runtime.rooms import RoomsGuard
 from router.server.brokers import KombuQueue, RedisQueue
+from router.upstream.client_manager import is_client_sid, with_hooks
 
-log = logging.getLogger("socketio_router")
-
-
-class AfterConnectMixin:
-    """Calls ``after_connect(sid, namespace)`` once a client is fully connected."""
-
-    after_connect: Callable[[str, str], None] | None = None
-
-    def connect(self, sid, namespace):
-        sid = super().connect(sid, namespace)
-        if self.after_connect is not None and sid is not None:
-            try:
-                self.after_connect(sid, namespace)
-            except Exception:  # a hook must never break python-socketio's connect handling
-                log.exception("on_connect hook failed for %s on %s", sid, namespace)
-        return sid
-
-
-def _with_hook(base: type) -> type:
-    return type(base.__name__, (AfterConnectMixin, RoomsGuardMixin, base), {})
+# A broker family of router/config/brokers.py -> its manager. Redis and kombu get the managers of
+# router/server/brokers.py, which keep serving local clients while the broker is away.
+MANAGERS = {
+    "redis": RedisQueue,
+    "kafka": socketio.KafkaManager,
+    "zmq": socketio.ZmqManager,
+    "kombu": KombuQueue,
+}
 
 
 def create_manager(message_queue: str | None, channel: str, write_only: bool = False):
-    """The in-process manager, or a message-queue manager chosen by URL scheme as
-    Flask-SocketIO does (Redis URLs to Redis, anything else through kombu).
-
-    Redis and kombu get the managers of router/message_queue.py, which keep serving
-    local clients while the broker is away."""
+    """The in-process manager, or the manager of ``message_queue``'s broker (as Flask-SocketIO
+    chooses: Redis URLs to Redis, anything else through kombu), with the router's hooks and a
+    rooms guard that refuses sid rooms; the loader adds the config's rooms policy to the guard."""
     if not message_queue:
-        return _with_hook(socketio.Manager)()
-    if scheme_of(message_queue) in REDIS_SCHEMES:
-        base = RedisQueue
-    elif message_queue.startswith("kafka://"):
-        base = socketio.KafkaManager
-    elif message_queue.startswith("zmq"):
-        base = socketio.ZmqManager
+        manager = with_hooks(socketio.Manager)()
     else:
-        base = KombuQueue
-    return _with_hook(base)(message_queue, channel=channel, write_only=write_only)
+        base = MANAGERS[broker_of(message_queue).family]
+        manager = with_hooks(base)(message_queue, channel=channel, write_only=write_only)
+    manager.rooms_guard = RoomsGuard(partial(is_client_sid, manager), manager.get_rooms)
+    return manager
+
+
+def readiness_check(message_queue: str, timeout: float) -> Callable[[], None] | None:
+    """A call that raises unless ``message_queue``'s broker answers within ``timeout`` seconds,
+    made by the same manager class (so with the same URL forms) as :func:`create_manager`'s.
+    None for brokers /readyz does not probe (Kafka, ZeroMQ)."""
+    broker = broker_of(message_queue)
+    if not broker.probed:
+        return None
+    return MANAGERS[broker.family].readiness_check(message_queue, timeout)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router.http.health import health_blueprint
+from router.config.brokers import scheme_of
+from router.http.health import BROKER_TIMEOUT, BrokerProbe, health_blueprint
 from router.runtime.metrics import RouterMetrics
 from router.server.admin_ui import attach_admin_ui
+from router.server.managers import readiness_check
 from router.server.shutdown import GracefulStop, RefuseNewSessions
 
 EXTENSION = "socketio_router.operations"
@@ -27,9 +29,13 @@ def install_operations(router) -> Operations:
     metrics = router.dispatcher.metrics
     stop = GracefulStop(router.socketio, server.shutdown_timeout, server.shutdown_reconnect,
                         pings=router.pings)
+    broker = None
+    if server.message_queue:
+        broker = BrokerProbe(scheme_of(server.message_queue),
+                             readiness_check(server.message_queue, BROKER_TIMEOUT))
     router.app.register_blueprint(health_blueprint(
         metrics, router.compiled.source.file, list(router.compiled.namespaces),
-        server.message_queue, lambda: stop.draining))
+        broker, lambda: stop.draining))
     router.app.wsgi_app = RefuseNewSessions(router.app.wsgi_app, stop, server.path)
     operations = Operations(metrics, stop)
     if server.admin_ui is not None:

@@ -3,18 +3,18 @@
 Two defaults differ from ``socketio.run``: sockets get TCP_NODELAY (a reply
 followed by an ack otherwise waits ~40 ms on delayed ACKs), and eventlet is not
 capped at 1,024 concurrent connections. SIGTERM and SIGINT stop gracefully in
-every mode (router/shutdown.py).
+every mode (router/server/shutdown.py).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import time
 from typing import Callable
 
 from router.server import shutdown
 from router.server.app import RouterApp
+from router.server.middleware import direct_call
 from router.server.operations import operations_of
 
 log = logging.getLogger("socketio_router")
@@ -39,7 +39,7 @@ def listen_socket(host: str, port: int, nodelay: bool) -> socket.socket:
 
 def serve(router: RouterApp, host: str, port: int, ready: Ready | None = None,
           sock: socket.socket | None = None) -> None:
-    """Serve until SIGTERM / SIGINT, then stop gracefully (see router/shutdown.py) and return.
+    """Serve until SIGTERM / SIGINT, then stop gracefully (see router/server/shutdown.py) and return.
 
     ``ready(host, port)`` is called once the socket listens. ``sock`` is an already
     listening socket (the --reload supervisor hands its own to each child).
@@ -62,34 +62,14 @@ def _announce(ready: Ready | None, sock: socket.socket, host: str) -> None:
 
 
 def _serve_eventlet(router, sock, host, max_connections, ready) -> None:
-    import eventlet
-    import eventlet.wsgi
-    from eventlet.hubs import get_hub
+    from router.upstream.eventlet_accept import AcceptLoop
+    from router.upstream.lean_wsgi import eventlet_protocol
 
-    from router.upstream.lean_wsgi import direct_call, eventlet_protocol
-
-    listener = shutdown.ParkingListener(eventlet.greenio.GreenSocket(sock))
-    # Our own pool, so a graceful stop can end the connections that outlive the goodbyes.
-    pool = eventlet.GreenPool(max_connections or UNCAPPED)
-    main = eventlet.getcurrent()
-
-    def stop_accepting() -> None:
-        get_hub().schedule_call_global(0, main.throw, shutdown.StopAccepting)
-
-    def stop_server(grace: float) -> None:
-        # The parked accept loop raises SystemExit: eventlet.wsgi.server then waits for the pool.
-        listener.release()
-        deadline = time.monotonic() + grace
-        while pool.running() and time.monotonic() < deadline:
-            eventlet.sleep(0.02)
-        for thread in list(pool.coroutines_running):
-            thread.kill()
-
+    loop = AcceptLoop(sock, max_connections or UNCAPPED)
     stop = operations_of(router).stop
-    shutdown.on_stop_signal_eventlet(lambda signum: stop.run(signum, stop_accepting, stop_server))
+    shutdown.on_stop_signal_eventlet(lambda signum: stop.run(signum, loop.stop_accepting, loop.stop))
     _announce(ready, sock, host)
-    eventlet.wsgi.server(listener, direct_call(router.app), log_output=False, debug=False, custom_pool=pool,
-                         protocol=eventlet_protocol())
+    loop.serve(direct_call(router.app), log_output=False, debug=False, protocol=eventlet_protocol())
     stop.finished.wait(stop.longest)
 
 
@@ -97,7 +77,7 @@ def _serve_gevent(router, sock, host, max_connections, ready) -> None:
     from gevent import pywsgi
     from gevent.pool import Pool
 
-    from router.upstream.lean_wsgi import direct_call, gevent_handler, tune_gevent
+    from router.upstream.lean_wsgi import gevent_handler, tune_gevent
 
     tune_gevent()
     try:

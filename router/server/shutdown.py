@@ -16,7 +16,9 @@ The sequence, the same in every async mode:
 
 eventlet's accept loop shuts down the sockets of "idle" connections when it ends,
 and an upgraded WebSocket counts as idle there, so under eventlet step 2 parks the
-loop (:class:`ParkingListener`) and only step 4 ends it.
+loop and only step 4 ends it (router/upstream/eventlet_accept.py). The Engine.IO
+sessions are read and closed through router/upstream/engineio_sockets.py: engine.io
+has no public call for "close after the last packet is out".
 
 The work runs in a green thread or a thread started by the signal, never inside
 the signal handler itself: under eventlet a handler runs in whatever greenlet the
@@ -32,7 +34,9 @@ import threading
 import time
 from typing import Callable
 
-from router.upstream.lean_wsgi import direct_call
+from router.server.middleware import direct_call
+from router.upstream import engineio_sockets
+from router.upstream.client_manager import connected_clients
 
 log = logging.getLogger("socketio_router")
 
@@ -75,7 +79,7 @@ class GracefulStop:
         started = time.monotonic()
         deadline = started + self.timeout
         try:
-            clients = len(self.socketio.server.eio.sockets)
+            clients = engineio_sockets.session_count(self.socketio.server.eio)
             log.info("%s: shutting down, closing %d client connection(s) (timeout %gs)",
                      signal.Signals(signum).name, clients, self.timeout)
             stop_accepting()
@@ -99,82 +103,39 @@ class GracefulStop:
         empty: Engine.IO refuses requests of a closed session, so a long-polling
         client whose session closed first would never receive it.
         """
-        from engineio import packet as eio_packet
-
         server = self.socketio.server
         eio = server.eio
         if not self.reconnect:
             # A Socket.IO DISCONNECT per namespace: clients take it as final.
-            for namespace in list(server.manager.get_namespaces()):
-                for sid, _ in list(server.manager.get_participants(namespace, None)):
-                    try:
-                        server.disconnect(sid, namespace=namespace)
-                    except Exception:
-                        log.exception("shutdown: disconnecting %s from %s failed", sid, namespace)
-        sockets = list(eio.sockets.values())
+            for namespace, sid in connected_clients(server.manager):
+                try:
+                    server.disconnect(sid, namespace=namespace)
+                except Exception:
+                    log.exception("shutdown: disconnecting %s from %s failed", sid, namespace)
+        sessions = engineio_sockets.sessions(eio)
         # Not both goodbyes: socket.io-client acts on an Engine.IO CLOSE at once but on a
         # Socket.IO packet one tick later, so a CLOSE in the same payload would win.
-        for socket in sockets if self.reconnect else ():
-            try:
-                socket.send(eio_packet.Packet(eio_packet.CLOSE))
-            except Exception:  # already closed by its client meanwhile
-                pass
-        waiting = sockets
+        for session in sessions if self.reconnect else ():
+            engineio_sockets.send_close(session)
+        waiting = sessions
         while waiting and time.monotonic() < deadline:
             eio.sleep(0.02)
-            waiting = [s for s in waiting if not s.closed and s.queue.qsize() > 0]
+            waiting = engineio_sockets.still_sending(waiting)
         if not self.reconnect:
             # A long-polling client has dequeued its DISCONNECT when the queue is empty, but
             # socket.io-client acts on it one tick after the response arrives; closing the
             # session first fails its next poll ("transport error"). It closes the session
             # itself once it has acted, so give it that moment (bounded, for other clients).
-            polling = [s for s in sockets if not s.upgraded]
+            polling = engineio_sockets.polling(sessions)
             settle = min(deadline, time.monotonic() + POLLING_SETTLE)
             while polling and time.monotonic() < settle:
                 eio.sleep(0.02)
-                polling = [s for s in polling if not s.closed]
-        for socket in sockets:
-            try:
-                # abort: the CLOSE packet is already out; this runs the disconnect handlers
-                # (on_disconnect steps) and ends the session.
-                socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
-            except Exception:
-                log.exception("shutdown: closing %s failed", socket.sid)
-            eio.sockets.pop(socket.sid, None)
+                polling = engineio_sockets.still_open(polling)
+        for session in sessions:
+            # The goodbye is out: this runs the disconnect handlers (on_disconnect steps) and
+            # ends the session.
+            engineio_sockets.end_session(eio, session)
         return len(waiting)
-
-
-class StopAccepting(Exception):
-    """Thrown into the greenlet blocked in accept() to park it (see ParkingListener)."""
-
-
-class ParkingListener:
-    """A listening green socket whose accept() can be parked, for eventlet.wsgi.server.
-
-    Throwing :class:`StopAccepting` into the greenlet blocked in ``accept()`` parks it
-    until :meth:`release`; it then raises SystemExit, which ends eventlet's accept loop.
-    Everything else is the wrapped socket's.
-    """
-
-    def __init__(self, green_socket):
-        self._socket = green_socket
-        import eventlet.event
-
-        self._released = eventlet.event.Event()
-
-    def accept(self):
-        try:
-            return self._socket.accept()
-        except StopAccepting:
-            self._released.wait()
-            raise SystemExit from None
-
-    def release(self) -> None:
-        if not self._released.ready():
-            self._released.send(True)
-
-    def __getattr__(self, name):
-        return getattr(self._socket, name)
 
 
 class RefuseNewSessions:
@@ -186,7 +147,7 @@ class RefuseNewSessions:
 
     def __init__(self, wsgi_app, stop: GracefulStop, path: str):
         self.wsgi_app = wsgi_app
-        self._forward = direct_call(wsgi_app)  # no C stack level per WebSocket (connection_footprint)
+        self._forward = direct_call(wsgi_app)  # no C stack level per WebSocket
         self.stop = stop
         self.prefix = "/" + path.strip("/")
 

@@ -16,20 +16,39 @@ and buy a Socket.IO server nothing:
   spawned it (``track_greenlet_tree``), a debugging aid that costs memory per
   connection and time per event. The ``GEVENT_TRACK_GREENLET_TREE`` environment
   variable still decides when it is set.
-* A WebSocket connection's greenlet sits inside the WSGI call for the whole
-  connection, and greenlet keeps the C stack of every greenlet that is not
-  running in a heap copy. Python 3.11 runs a call to a Python function or bound
-  method inside the caller's C frame, but a call to an *instance* (a WSGI
-  middleware object) recurses into the C interpreter, about 750 bytes of C stack
-  per connection per middleware layer. Middleware passes the request on through
-  :func:`direct_call` for that reason.
+
+(The C stack a middleware instance costs each connection is ours to avoid, with no
+library internals: ``router.server.middleware.direct_call``.)
+
+| module | name | why |
+|---|---|---|
+| eventlet.wsgi | ``HttpProtocol.rbufsize``, ``.wbufsize`` (subclassed) | 1 KB buffers instead of 8 KB and 16 KB per connection |
+| gevent.pywsgi | ``WSGIHandler.__init__`` (subclassed) | a 1 KB read buffer (``rfile``) per connection |
+| gevent.pywsgi | ``WSGIHandler.get_environ`` (subclassed), ``.headers`` | drop the parsed headers a WebSocket would keep for its life |
+| geventwebsocket.handler | ``WebSocketHandler`` (subclassed alike) | the same for gevent-websocket's handler |
+| gevent | ``config.track_greenlet_tree`` (documented setting) | off unless ``GEVENT_TRACK_GREENLET_TREE`` asks for it |
+
+tested with: eventlet 0.41.3, gevent 26.9.0, gevent-websocket 0.10.1
 """
 
 from __future__ import annotations
 
 import os
-import types
-from typing import Callable
+
+from router.upstream._contract import Needs, Seam
+
+SEAM = Seam("wsgi server buffers", {"eventlet": "0.41.3", "gevent": "26.9.0", "gevent-websocket": "0.10.1"},
+            requires=[
+    Needs("eventlet.wsgi", "HttpProtocol", attributes=("rbufsize", "wbufsize")),
+    Needs("eventlet.wsgi", "server", ("sock", "site", "protocol")),
+    Needs("gevent.pywsgi", "WSGIHandler.__init__", ("self", "sock", "address", "server", "rfile"), exact=True),
+    Needs("gevent.pywsgi", "WSGIHandler.get_environ", ("self",), exact=True),
+    Needs("gevent.pywsgi", "WSGIHandler", attributes=("headers",)),
+    Needs("geventwebsocket.handler", "WebSocketHandler.__init__", ("self", "sock", "address", "server", "rfile"),
+          exact=True),
+    Needs("geventwebsocket.handler", "WebSocketHandler.get_environ", ("self",), exact=True),
+    Needs("gevent", "config.track_greenlet_tree"),
+])
 
 # A Node or native client's handshake fits in one read, a browser's (user agent, cookies) in a
 # few; gevent-websocket also reads frames through it, and larger reads bypass it.
@@ -78,14 +97,3 @@ def tune_gevent() -> None:
 
         gevent.config.track_greenlet_tree = False
 
-
-def direct_call(app: Callable) -> Callable:
-    """``app``, or its bound ``__call__`` when it is an instance of a class defining one in Python.
-
-    Calling the result does the same as calling ``app``, without a C stack level
-    (see the module docstring): middleware stores it to call the app it wraps.
-    """
-    call = getattr(type(app), "__call__", None)
-    if isinstance(call, types.FunctionType):
-        return types.MethodType(call, app)
-    return app

@@ -7,6 +7,16 @@ The reference Node server closes the connection of a client that sends an invali
 packet; so does the router. Well-formed packets pay one shape check, and outgoing
 packets nothing: they are built by python-socketio's own constructor, with a
 faster scan for binary data.
+
+| module | name | why |
+|---|---|---|
+| socketio.packet | ``Packet.decode``, ``Packet.add_attachment`` (subclassed) | refuse shapes the protocol forbids, as :class:`MalformedPacket` |
+| socketio.packet | ``Packet.data_is_binary`` (replaced) | the same answer without recursion, paid by every packet sent |
+| socketio.server | ``Server._handle_eio_message`` (wrapped) | catch :class:`MalformedPacket` and close the sender's connection |
+| socketio.base_server | ``BaseServer._binary_packet``, ``.environ`` | an empty packet outside a binary one; the sender's address for the log |
+| engineio.server | ``Server.on("message")`` (public) | put the wrapper where python-socketio registered its handler |
+
+tested with: python-socketio 5.18.1, python-engineio 4.15.1
 """
 
 from __future__ import annotations
@@ -14,6 +24,22 @@ from __future__ import annotations
 import logging
 
 from socketio import packet
+
+from router.upstream._contract import Needs, Seam
+
+SEAM = Seam("socket.io packets", {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}, requires=[
+    Needs("socketio.packet", "Packet.decode", ("self", "encoded_packet"), exact=True),
+    Needs("socketio.packet", "Packet.add_attachment", ("self", "attachment"), exact=True),
+    Needs("socketio.packet", "Packet.data_is_binary", ("data",)),
+    Needs("socketio.packet", "Packet", ("packet_type", "data", "namespace", "id", "binary",
+                                        "encoded_packet"), attributes=("packet_type", "data")),
+    *(Needs("socketio.packet", kind) for kind in ("CONNECT", "DISCONNECT", "EVENT", "ACK",
+                                                  "CONNECT_ERROR", "BINARY_EVENT", "BINARY_ACK")),
+    Needs("socketio.base_server", "BaseServer", ("serializer",), attributes=("_binary_packet", "environ", "eio")),
+    Needs("socketio.server", "Server._handle_eio_message", ("self", "eio_sid", "data"), exact=True),
+    Needs("engineio.base_server", "BaseServer.on", ("event", "handler")),
+    Needs("engineio.server", "Server.disconnect", ("sid",)),
+])
 
 log = logging.getLogger("socketio_router")
 

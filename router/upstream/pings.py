@@ -20,6 +20,16 @@ treated alike.
 
 The queue holds weak references: a socket that closes is freed as usual, and its
 entry is dropped when it comes due.
+
+| module | name | why |
+|---|---|---|
+| engineio.socket | ``Socket.schedule_ping`` (replaced per socket) | queue the socket here instead of a sleeping task |
+| engineio.socket | ``Socket._send_ping`` (mirrored) | send the PING as it does: ``last_ping``, then ``send`` |
+| engineio.base_socket | ``BaseSocket.last_ping``, ``.closing``, ``.closed`` | once per PING; skip closed sockets |
+| engineio.base_server | ``BaseServer.handlers["connect"]`` (wrapped), ``.sockets`` | adopt a socket before its handshake schedules the first PING |
+| socketio.admin | ``InstrumentedServer._eio_send_ping`` | the Admin UI's development mode reports sockets from ``_send_ping``, which the scheduler does not call: :func:`works_with_admin_ui` |
+
+tested with: python-engineio 4.15.1, python-socketio 5.18.1
 """
 
 from __future__ import annotations
@@ -34,9 +44,34 @@ from typing import Callable
 
 from engineio import packet as eio_packet
 
+from router.upstream._contract import Needs, Seam
+
+SEAM = Seam("engine.io pings", {"python-engineio": "4.15.1", "python-socketio": "5.18.1"}, requires=[
+    Needs("engineio.socket", "Socket.schedule_ping", ("self",), exact=True),
+    Needs("engineio.socket", "Socket._send_ping", ("self",), exact=True),
+    Needs("engineio.socket", "Socket.send", ("pkt",)),
+    Needs("engineio.base_socket", "BaseSocket", attributes=("sid", "last_ping", "closing", "closed")),
+    Needs("engineio.base_server", "BaseServer", attributes=("handlers", "sockets", "ping_interval")),
+    Needs("engineio.server", "Server.create_event"),
+    Needs("engineio.server", "Server.start_background_task", ("target",)),
+    Needs("engineio.server", "Server.sleep", ("seconds",)),
+    Needs("engineio.packet", "Packet", ("packet_type",)),
+    Needs("engineio.packet", "PING"),
+    Needs("socketio.admin", "InstrumentedServer._eio_send_ping"),
+])
+
 log = logging.getLogger("socketio_router")
 
 PINGS_PER_TURN = 256  # PINGs sent before the task yields to the other green threads
+
+
+def works_with_admin_ui(mode: str | None) -> bool:
+    """Whether the scheduler may serve a server whose Admin UI runs in ``mode`` (None: no UI).
+
+    In development mode the Admin UI reports each socket from ``Socket._send_ping``,
+    which the scheduler never calls: sockets keep their own ping task then.
+    """
+    return mode != "development"
 
 
 class PingScheduler:
