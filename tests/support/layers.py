@@ -51,6 +51,7 @@ LAYER_TESTS = {
         {"cli"},
     "test_http_backend.py::test_a_scenario_call_nobody_answers_fails_naming_the_call": {"cli"},
     "test_ops_admin_and_logs.py::test_the_admin_namespace_cannot_shadow_a_declared_one": {"cli"},
+    "test_ops_endpoints.py::test_readyz_and_the_managers_take_the_same_redis_url_forms": {"broker"},
     "test_pages.py::test_cli_refuses_an_open_console_on_a_public_host": {"cli", "processes"},
     "test_scale_out.py::test_emit_command_reaches_clients_of_both_processes": {"cli"},
 }
