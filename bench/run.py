@@ -30,13 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import backend  # noqa: E402
 from processes import BENCH, ROOT, BenchError, LoadProcess, Server, run_load  # noqa: E402
 from table import FIGURES, render  # noqa: E402
 
 CONFIG = BENCH / "configs" / "bench.yaml"
 REDIS = ("127.0.0.1", 6379)
 MODES = ("eventlet", "gevent", "threading")
-PARTS = ("check", "echo", "fanout", "connections", "redis")
+PARTS = ("check", "echo", "fanout", "connections", "redis", "backend")
 
 
 @dataclass
@@ -54,12 +55,13 @@ class Plan:
     warmup: float = 0.5
     repeat: int = 3               # best of N, servers taking turns, to see past a noisy neighbour
     check_events: int = 200
+    backend_clients: tuple = (10, 100)  # bench/backend.py: echo through an http step
     # Threading runs a thread per connection: 10,000 of them measure the OS, not the router.
     connection_modes: tuple = ("eventlet", "gevent")
 
 
 QUICK = dict(echo_clients=(1, 10), fanout_receivers=(20,), redis_receivers=(20,), connections=200,
-             connection_processes=2, seconds=0.5, warmup=0.2, repeat=1)
+             connection_processes=2, seconds=0.5, warmup=0.2, repeat=1, backend_clients=(10,))
 
 
 @dataclass
@@ -239,6 +241,9 @@ def run(plan: Plan) -> Results:
                         connections(results, plan, mode, target, server)
                 except BenchError as exc:
                     results.fail(f"{plan.connections:,} connections", mode, target, exc)
+        if "backend" in plan.parts:
+            print(f"bench: {mode}: echo through a backend", file=sys.stderr, flush=True)
+            backend.measure(results, plan, mode)
         if "redis" in plan.parts:
             if not redis_available():
                 results.errors.append(f"fan-out over Redis [{mode}]: skipped, nothing listens on "

@@ -41,6 +41,8 @@ _PATTERNS = [
     (r"RSS KB per connection", Figure("KB", False, _at_most(40.0), "<= 40 KB")),
     (r"check, \d+ events s", Figure("s", False, lambda value, ratio: "ok" if value < 1.0 else "MISS",
                                     "< 1 s")),
+    (r"backend calls/s, \d+ clients", Figure("/s", True, _ratio_at_least(1.0), ">= 1.0x")),
+    (r"CPU us per backend call, \d+ clients", Figure("us", False)),
 ]
 
 
@@ -82,6 +84,12 @@ def label(name: str) -> str:
     match = re.fullmatch(r"connect ([\d,]+) s", name)
     if match:
         return f"time to connect {match.group(1)} WebSocket clients (s)"
+    match = re.fullmatch(r"backend calls/s, (\d+) clients", name)
+    if match:
+        return f"echo through a backend (http step), calls/s, {int(match.group(1)):,} clients"
+    match = re.fullmatch(r"CPU us per backend call, (\d+) clients", name)
+    if match:
+        return f"server CPU per call through a backend, {int(match.group(1)):,} clients (us)"
     match = re.fullmatch(r"check, (\d+) events s", name)
     if match:
         return f"`router.py check`, {match.group(1)} events (s)"

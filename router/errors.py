@@ -52,9 +52,23 @@ class StepError(Exception):
     """A step cannot do its job for this message; the message is shown to the client.
 
     Raise it from a plugin for a problem the client caused (a missing field, a
-    forbidden room). Any other exception is reported to the client as an
-    internal error and logged with its traceback.
+    forbidden room) or one the client should know the kind of. Any other
+    exception is reported to the client as an internal error and logged with its
+    traceback.
+
+    ``code`` (e.g. ``"backend_rejected"``) makes the failure machine-readable: the
+    default error event then carries ``code`` and the ``details`` (``status=409``)
+    next to ``message``, as the abuse controls' refusals do, and the message is the
+    plugin's own, without the ``"<plugin> failed: "`` prefix. ``logged=True``: the
+    plugin has logged this failure itself (say once per burst), so the dispatcher
+    logs it at debug level only.
     """
+
+    def __init__(self, message: str, code: str | None = None, logged: bool = False, **details):
+        super().__init__(message)
+        self.code = code
+        self.details = details
+        self.logged = logged
 
 
 class RoomRefused(StepError):

@@ -8,13 +8,19 @@ this contract.
 Step handler:   ``def handler(ctx: StepContext, options: MyOptions) -> None``
 Auth rule:      ``def check(ctx: ConnectContext, options: MyOptions) -> Mapping | None``
                 (return claims to merge into ``identity``; raise :class:`Refused` to say no)
+
+A plugin's options are validated once per configured step or rule, at startup:
+what a model keeps in private attributes (``PrivateAttr``: a key, a limiter, its
+counters) belongs to that one step and lasts as long as the config is served;
+rendering templated options per message keeps them. :func:`config_path` tells a
+validator where in the file its step stands, for the plugin's logs and metrics.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Iterable, Mapping
 from urllib.parse import parse_qs
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
@@ -22,7 +28,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 from router.errors import Refused, StepError
 
 __all__ = ["Options", "NoOptions", "PluginSpec", "StepContext", "ConnectContext", "step",
-           "auth_rule", "room_name", "Refused", "StepError", "SPEC_ATTRIBUTE", "FileText", "ConfigFile"]
+           "auth_rule", "room_name", "Refused", "StepError", "SPEC_ATTRIBUTE", "FileText", "ConfigFile",
+           "Risk", "config_path"]
 
 SPEC_ATTRIBUTE = "__socketio_router_plugin__"
 STEP = "step"
@@ -48,6 +55,17 @@ class FileText:
 
 
 FILE_READER = "read_file"  # the validation-context key of the loader's file reader
+CONFIG_PATH = "config_path"  # the validation-context key of where the options stand in the file
+
+
+def config_path(info: ValidationInfo) -> tuple:
+    """Where the options being validated stand in the config file, as the compiler walks it:
+    ``("namespaces", "/shop", "events", "order", 0)``; ``()`` when not validated by the compiler.
+
+    For a validator (``def check(self, info: ValidationInfo)``) that names its step in logs
+    and metrics labels.
+    """
+    return tuple((info.context or {}).get(CONFIG_PATH, ()))
 
 
 def _file_from_loader(value: Any, info: ValidationInfo) -> Any:
@@ -68,6 +86,18 @@ ConfigFile = Annotated[FileText, BeforeValidator(_file_from_loader, json_schema_
 
 
 @dataclass(frozen=True)
+class Risk:
+    """Something ``check --strict`` warns about in one configured step or rule (see ``risks=``).
+
+    ``option`` names the option at fault, so the warning points at its line; None: the step's.
+    """
+
+    message: str
+    hint: str | None = None
+    option: str | None = None
+
+
+@dataclass(frozen=True)
 class PluginSpec:
     """A registered plugin: its kind, name, options model and handler, and what it declares.
 
@@ -75,6 +105,14 @@ class PluginSpec:
     such step per event, and none in on_connect / on_disconnect (no callback there).
     ``secret_options``: options holding credentials; ``check --strict`` warns when
     one is written in the file instead of an ``${ENV}`` reference.
+    ``provides``: template variables the step sets (:meth:`StepContext.set_variable`);
+    the templates of the steps after it in the same list may use them, checked at startup.
+    ``describe(options) -> str``: what ``check`` prints next to the plugin's name in the
+    routing table (where the step sends things).
+    ``risks(options) -> [Risk]``: what ``check --strict`` warns about in one configured step.
+    ``metrics(options_list) -> metric families``: called at each scrape of ``/metrics``
+    with the options of every step and rule of the config that declares this same
+    function; returns prometheus_client metric families (``CounterMetricFamily``...).
     """
 
     kind: str
@@ -84,6 +122,10 @@ class PluginSpec:
     description: str
     answers_callback: bool = False
     secret_options: frozenset[str] = frozenset()
+    provides: frozenset[str] = frozenset()
+    describe: Callable[[Any], str | None] | None = None
+    risks: Callable[[Any], Iterable[Risk]] | None = None
+    metrics: Callable[[list], Iterable[Any]] | None = None
 
     @property
     def origin(self) -> str:
@@ -112,18 +154,27 @@ def _marker(kind: str, name: str, options: type[BaseModel] | None, description: 
 
 
 def step(name: str, options: type[BaseModel] | None = None, *, description: str | None = None,
-         answers_callback: bool = False, secret_options: tuple[str, ...] = ()):
+         answers_callback: bool = False, secret_options: tuple[str, ...] = (),
+         provides: tuple[str, ...] = (), describe: Callable | None = None,
+         risks: Callable | None = None, metrics: Callable | None = None):
     """Mark ``handler(ctx, options)`` as the step plugin ``name`` (see :class:`PluginSpec`)."""
     _check_secret_options(name, options, secret_options)
+    for variable in provides:
+        if not (isinstance(variable, str) and variable.isidentifier()):
+            raise TypeError(f"step plugin {name!r}: provides names template variables, "
+                            f"got {variable!r}")
     return _marker(STEP, name, options, description, answers_callback=answers_callback,
-                   secret_options=frozenset(secret_options))
+                   secret_options=frozenset(secret_options), provides=frozenset(provides),
+                   describe=describe, risks=risks, metrics=metrics)
 
 
 def auth_rule(name: str, options: type[BaseModel] | None = None, *, description: str | None = None,
-              secret_options: tuple[str, ...] = ()):
+              secret_options: tuple[str, ...] = (), describe: Callable | None = None,
+              risks: Callable | None = None, metrics: Callable | None = None):
     """Mark ``check(ctx, options)`` as the connect-auth rule ``name`` (see :class:`PluginSpec`)."""
     _check_secret_options(name, options, secret_options)
-    return _marker(AUTH_RULE, name, options, description, secret_options=frozenset(secret_options))
+    return _marker(AUTH_RULE, name, options, description, secret_options=frozenset(secret_options),
+                   describe=describe, risks=risks, metrics=metrics)
 
 
 def _check_secret_options(name: str, options: type[BaseModel] | None, secret: tuple[str, ...]) -> None:
@@ -155,14 +206,18 @@ class StepContext:
     ``namespace``). A problem the client caused is a :class:`StepError` here.
     ``count`` is how many events this client has sent on this namespace, this one
     included (0 in on_connect), as the classic Flask-SocketIO example counts them.
+    In on_error steps, ``error`` is the message of what failed and ``failure`` the
+    whole error payload (``message``, ``event``, and ``code`` with the details of a
+    :class:`StepError` that has one). A step hands a value to the steps after it
+    with :meth:`set_variable` (the ``http`` step's ``response``).
     """
 
     __slots__ = ("socketio", "namespace", "sid", "event", "args", "auth", "identity",
-                 "error", "ack", "has_ack", "count", "_template_context")
+                 "error", "failure", "ack", "has_ack", "count", "_template_context", "_variables")
 
     def __init__(self, socketio, namespace: str, sid: str, event: str, args: tuple,
                  auth: Any = None, identity: Mapping | None = None, error: str | None = None,
-                 count: int = 0):
+                 count: int = 0, failure: Mapping | None = None):
         self.socketio = socketio
         self.namespace = namespace
         self.sid = sid
@@ -171,10 +226,12 @@ class StepContext:
         self.auth = auth
         self.identity = identity if identity is not None else {}
         self.error = error
+        self.failure = failure
         self.ack: tuple = ()
         self.has_ack = False
         self.count = count
         self._template_context: dict | None = None
+        self._variables: dict | None = None
 
     @property
     def data(self) -> Any:
@@ -223,6 +280,22 @@ class StepContext:
         self.ack = values
         self.has_ack = True
 
+    def set_variable(self, name: str, value: Any) -> None:
+        """Let the templates of the following steps use ``value`` as ``name``.
+
+        The plugin declares the names it sets (``@step(..., provides=("name",))``), so
+        the compiler accepts them in later steps' templates and refuses them elsewhere.
+        """
+        if self._variables is None:
+            self._variables = {}
+        self._variables[name] = value
+        if self._template_context is not None:
+            self._template_context[name] = value
+
+    def variable(self, name: str, default: Any = None) -> Any:
+        """A value an earlier step set with :meth:`set_variable`."""
+        return (self._variables or {}).get(name, default)
+
     def template_context(self) -> dict:
         """The variables templates see; built once per message."""
         if self._template_context is None:
@@ -230,7 +303,10 @@ class StepContext:
                 "data": self.data, "args": list(self.args), "event": self.event,
                 "namespace": self.namespace, "sid": self.sid, "auth": self.auth,
                 "identity": self.identity, "error": self.error, "count": self.count,
+                "failure": self.failure,
             }
+            if self._variables:
+                self._template_context.update(self._variables)
         return self._template_context
 
 

@@ -22,7 +22,8 @@ def check(args) -> int:
 
 def report_risks(compiled, strict: bool) -> int:
     """Print the warnings (all of them with ``strict``, else a count); the exit status of ``check``."""
-    risks = find_risks(compiled.config, compiled.source, compiled.registry.secret_options())
+    risks = find_risks(compiled.config, compiled.source, compiled.registry.secret_options(),
+                       plugin_risks(compiled))
     if not risks:
         return 0
     if not strict:
@@ -35,6 +36,24 @@ def report_risks(compiled, strict: bool) -> int:
     return EXIT_RISKY
 
 
+def plugin_risks(compiled) -> list:
+    """(YAML path of the plugin's options, Risk) for what each configured plugin declares risky."""
+    return [(path + (plugin.name,), risk) for path, plugin, options in compiled.configured_plugins()
+            if plugin.risks is not None for risk in plugin.risks(options)]
+
+
+def _shown(plugin, options) -> str:
+    """A step or rule in the table: its name, and where it sends things if it says (``describe``)."""
+    described = plugin.describe(options) if plugin.describe is not None else None
+    return f"{plugin.name} ({described})" if described else plugin.name
+
+
+def _rule(check) -> str:
+    if check.any_of:
+        return "any(" + ", ".join(_rule(rule) for rule in check.any_of) + ")"
+    return _shown(check.plugin, check.options) if check.plugin is not None else check.name
+
+
 def routing_table(compiled) -> str:
     """The namespaces, their door and their events with the steps each runs."""
     lines = [f"{compiled.source.file}: OK"]
@@ -42,7 +61,7 @@ def routing_table(compiled) -> str:
         if namespace.class_ref:
             lines.append(f"{name}  (class {namespace.class_ref})")
             continue
-        rules = ", ".join(check.name for check in namespace.auth) or "open"
+        rules = ", ".join(_rule(check) for check in namespace.auth) or "open"
         lines.append(f"{name}  auth: {rules}")
         if namespace.policy is not None and namespace.policy.describe():
             lines.append(f"  limits: {namespace.policy.describe()}")
@@ -53,5 +72,6 @@ def routing_table(compiled) -> str:
         width = max((len(event) for event, _ in rows), default=0)
         for event, steps in rows:
             if steps:
-                lines.append(f"  {event.ljust(width)}  " + " -> ".join(s.plugin.name for s in steps))
+                lines.append(f"  {event.ljust(width)}  " + " -> ".join(_shown(s.plugin, s.options)
+                                                                        for s in steps))
     return "\n".join(lines)

@@ -165,6 +165,9 @@ def plugins_section(kind: str, schema: dict) -> str:
         if spec.answers_callback:
             declared.append("answers the client's callback: at most once per event, and not in "
                             "on_connect / on_disconnect (`answers_callback=True`)")
+        if spec.provides:
+            names = ", ".join(f"`{name}`" for name in sorted(spec.provides))
+            declared.append(f"sets {names} for the templates of the steps after it (`provides=`)")
         if spec.secret_options:
             names = ", ".join(f"`{name}`" for name in sorted(spec.secret_options))
             declared.append(f"secret options: {names}; `check --strict` warns when one is written "

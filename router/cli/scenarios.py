@@ -21,6 +21,18 @@ name with the given ``data`` / ``args``), ``no_receive`` (an event name, or ``"*
 for none at all), ``disconnect`` (the client leaves) and ``disconnected`` (the
 server has closed the client). Exit status: 0 all passed, 1 a scenario failed,
 2 a file cannot be used (with file, line and YAML path).
+
+No scenario reaches the network: the calls of ``http`` steps and rules are answered
+by the scenario's ``backend:``, by URL path, whatever the host::
+
+      - name: an order is placed
+        backend:
+          /orders: {status: 200, json: {room: r1}}     # status defaults to 200
+          /socket/auth: {status: 401, json: {reason: revoked}}
+          /stock: {fails: timeout}                     # or refused: no answer at all
+        steps: ...
+
+A call to a path the scenario does not answer fails the scenario, naming the call.
 """
 
 from __future__ import annotations
@@ -33,15 +45,18 @@ import logging
 import os
 import sys
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BeforeValidator,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
+from router.builtins.backend_client import Answer, Unreachable, json_body, using_transport
 from router.config.models import check_data_or_args
 from router.config.problems import problems_from_validation
 from router.config.source import ConfigSource, read_config_file
@@ -115,10 +130,37 @@ def _one_client(value: Any) -> Any:
     raise ValueError("a step is one client name with its action, e.g. - alice: {emit: ping}")
 
 
+class BackendAnswer(StrictModel):
+    """What the scenario's backend answers on one URL path."""
+
+    status: int = Field(200, ge=100, le=599, description="the HTTP status")
+    json_: Any = Field(None, alias="json", description="a JSON body")
+    text: str | None = Field(None, description="a text body, instead of json")
+    headers: dict[str, str] = Field(default_factory=dict, description="answer headers")
+    fails: Literal["timeout", "refused"] | None = Field(
+        None, description="no answer at all: the call times out, or the connection is refused")
+
+    @model_validator(mode="after")
+    def _one_body(self) -> "BackendAnswer":
+        if "json_" in self.model_fields_set and self.text is not None:
+            raise ValueError("answer with json or with text, not both")
+        return self
+
+
 class Scenario(StrictModel):
     name: str
+    backend: dict[str, BackendAnswer] = Field(default_factory=dict,
+                                              description="the http steps' backend: answers by URL path")
     # `- alice: {emit: ping}`: a one-key mapping, so errors are located at alice.emit.
     steps: list[Annotated[dict[str, Action], BeforeValidator(_one_client)]] = Field(..., min_length=1)
+
+    @field_validator("backend")
+    @classmethod
+    def _paths(cls, answers: dict) -> dict:
+        for path in answers:
+            if not path.startswith("/"):
+                raise ValueError(f"backend: answers by URL path; write {'/' + path!r}, not {path!r}")
+        return answers
 
     def actions(self) -> list[tuple[str, Action]]:
         return [next(iter(step.items())) for step in self.steps]
@@ -197,6 +239,33 @@ class _Client:
             self.inbox.append((message["name"], list(args)))
 
 
+class StubBackend:
+    """The transport of the http steps and rules during a scenario: its ``backend:`` answers."""
+
+    def __init__(self, answers: dict[str, BackendAnswer]):
+        self.answers = answers
+        self.unanswered: list[str] = []
+
+    def send(self, method: str, url: str, headers: dict, body: bytes, timeout: float) -> Answer:
+        path = urlsplit(url).path
+        answer = self.answers.get(path)
+        if answer is None:
+            self.unanswered.append(f"{method} {url}")
+            raise Unreachable("connection_error", "the scenario's backend: does not answer this path")
+        if answer.fails == "timeout":
+            raise Unreachable("timeout", f"no answer (the scenario's backend: times out {path})")
+        if answer.fails == "refused":
+            raise Unreachable("connection_error", f"cannot connect (the scenario's backend: refuses {path})")
+        headers = {name.lower(): value for name, value in answer.headers.items()}
+        if answer.text is not None:
+            headers.setdefault("content-type", "text/plain; charset=utf-8")
+            return Answer(answer.status, headers, answer.text.encode())
+        if "json_" in answer.model_fields_set:
+            headers.setdefault("content-type", "application/json")
+            return Answer(answer.status, headers, json_body(answer.json_))
+        return Answer(answer.status, headers, b"")
+
+
 class ScenarioRun:
     """One scenario against a fresh app."""
 
@@ -209,18 +278,32 @@ class ScenarioRun:
         self.index = index
         self.clients: dict[str, _Client] = {}
         self.packets = SentPackets(router_app.socketio.server)
+        self.backend = StubBackend(scenario.backend)
 
     def run(self) -> None:
-        for number, (client, action) in enumerate(self.scenario.actions()):
-            where = self.source.line_of(("scenarios", self.index, "steps", number))
-            label = f"step {number + 1} (line {where}): {client} {action.verb}"
-            target = getattr(action, action.verb)
-            if isinstance(target, str):
-                label += f" {target}"
-            try:
-                getattr(self, "_" + action.verb)(client, action)
-            except ScenarioFailure as failure:
-                raise ScenarioFailure(f"{label}: {failure}", failure.detail) from None
+        with using_transport(self.backend):
+            for number, (client, action) in enumerate(self.scenario.actions()):
+                where = self.source.line_of(("scenarios", self.index, "steps", number))
+                label = f"step {number + 1} (line {where}): {client} {action.verb}"
+                target = getattr(action, action.verb)
+                if isinstance(target, str):
+                    label += f" {target}"
+                try:
+                    try:
+                        getattr(self, "_" + action.verb)(client, action)
+                    finally:  # an unanswered call explains any failure it caused
+                        self._all_calls_answered()
+                except ScenarioFailure as failure:
+                    raise ScenarioFailure(f"{label}: {failure}", failure.detail) from None
+
+    def _all_calls_answered(self) -> None:
+        if self.backend.unanswered:
+            call = self.backend.unanswered[0]
+            known = ", ".join(self.scenario.backend) or "none"
+            raise ScenarioFailure(f"the config called {call}, which the scenario's backend: does "
+                                  f"not answer",
+                                  f"paths answered: {known}\nhint: add backend: {{{urlsplit(call.split()[1]).path}: "
+                                  f"{{status: 200, json: ...}}}} to the scenario")
 
     # -- actions --
 

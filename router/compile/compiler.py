@@ -10,7 +10,7 @@ router/compile/load.py), each ``check(compiled, engine) -> problems``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,23 +30,27 @@ from router.config.models import (
 from router.config.problems import problems_from_validation, suggest
 from router.config.source import ConfigSource
 from router.errors import Problem, StartupError
-from router.plugin_api import AUTH_RULE, FILE_READER, STEP, PluginSpec
+from router.plugin_api import AUTH_RULE, CONFIG_PATH, FILE_READER, STEP, PluginSpec
 from router.plugins.registry import Registry
 
 
 class CompiledStep:
     """A plugin with its validated options; templated options are rendered per message."""
 
-    __slots__ = ("plugin", "handler", "options", "renderers", "label")
+    __slots__ = ("plugin", "handler", "options", "renderers", "label", "path")
 
-    def __init__(self, plugin: PluginSpec, options: BaseModel, renderers: dict, label: str):
+    def __init__(self, plugin: PluginSpec, options: BaseModel, renderers: dict, label: str,
+                 path: tuple = ()):
         self.plugin = plugin
         self.handler = plugin.handler
         self.options = options
         self.renderers = renderers  # field name -> compiled template Value
         self.label = label          # "step 2 (room.join)", for errors and logs
+        self.path = path            # where it stands in the file: ("namespaces", "/chat", ...)
 
     def render_options(self, context: dict) -> BaseModel:
+        """The options for one message. A copy: private attributes (the step's own state,
+        see router/plugin_api.py) are the same objects as the compiled options'."""
         if not self.renderers:
             return self.options
         rendered = {name: value.render(context) for name, value in self.renderers.items()}
@@ -61,6 +65,7 @@ class AuthCheck:
     plugin: PluginSpec | None = None
     options: BaseModel | None = None
     any_of: list["AuthCheck"] = field(default_factory=list)
+    path: tuple = ()
 
 
 @dataclass
@@ -84,6 +89,26 @@ class CompiledRouter:
     namespaces: dict[str, CompiledNamespace]
     on_error: list[CompiledStep]
     timers: list = field(default_factory=list)  # CompiledTimer, set by the timers check
+
+    def configured_plugins(self) -> Iterator[tuple[tuple, PluginSpec, BaseModel]]:
+        """(YAML path, plugin, options) of every step and auth rule, in file order; for what
+        plugins declare about their configured steps (``describe``, ``risks``, ``metrics``)."""
+        for namespace in self.namespaces.values():
+            yield from _rules(namespace.auth)
+            for steps in (namespace.on_connect, *namespace.events.values(), namespace.on_disconnect,
+                          namespace.on_error or ()):
+                for step in steps:
+                    yield step.path, step.plugin, step.options
+        for step in self.on_error:
+            yield step.path, step.plugin, step.options
+
+
+def _rules(checks: list[AuthCheck]) -> Iterator[tuple[tuple, PluginSpec, BaseModel]]:
+    for check in checks:
+        if check.any_of:
+            yield from _rules(check.any_of)
+        elif check.plugin is not None:
+            yield check.path, check.plugin, check.options
 
 
 # A feature's startup check: problems of ``compiled``; it may attach what it compiled to it.
@@ -116,7 +141,7 @@ class _Compiler:
     def __init__(self, source: ConfigSource, registry: Registry, read_file=None):
         self.source = source
         self.registry = registry
-        self.validation_context = {FILE_READER: read_file} if read_file else None
+        self.read_file = read_file
         self.engine = TemplateEngine()
         self.problems: list[Problem] = []
 
@@ -161,8 +186,10 @@ class _Compiler:
                         step_path, f"a callback is answered once; this event has {both}",
                         hint="keep one of them (use args: [a, b] to send several values)"))
             options, renderers = self._options(plugin, spec.options, step_path + (spec.plugin,), names)
+            names = names | plugin.provides  # what it sets, the steps after it may use
             if options is not None:
-                compiled.append(CompiledStep(plugin, options, renderers, f"step {index + 1} ({spec.plugin})"))
+                compiled.append(CompiledStep(plugin, options, renderers, f"step {index + 1} ({spec.plugin})",
+                                             step_path))
         return compiled
 
     def auth_check(self, spec: StepSpec, path: tuple) -> AuthCheck:
@@ -174,12 +201,15 @@ class _Compiler:
             self._unknown_plugin(spec.plugin, path, AUTH_RULE)
             return AuthCheck(name=spec.plugin)
         options, renderers = self._options(plugin, spec.options, path + (spec.plugin,), frozenset())
-        return AuthCheck(name=spec.plugin, plugin=plugin, options=options)
+        return AuthCheck(name=spec.plugin, plugin=plugin, options=options, path=path)
 
     def _options(self, plugin: PluginSpec, raw: dict[str, Any], path: tuple,
                  names: frozenset) -> tuple[BaseModel | None, dict]:
+        context = {CONFIG_PATH: path[:-1]}  # the step's path; the last part is the plugin's name
+        if self.read_file is not None:
+            context[FILE_READER] = self.read_file
         try:
-            options = plugin.options.model_validate(raw, context=self.validation_context)
+            options = plugin.options.model_validate(raw, context=context)
         except ValidationError as exc:
             self.problems.extend(problems_from_validation(exc, self.source, path, plugin.options,
                                                           what="option"))

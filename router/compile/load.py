@@ -11,6 +11,7 @@ from typing import Mapping
 from pydantic import ValidationError
 
 from router.builtins import auth as builtin_auth
+from router.builtins import http as builtin_http
 from router.builtins import steps as builtin_steps
 from router.compile.compiler import CompiledRouter, compile_router
 from router.compile.pages import check_pages
@@ -26,7 +27,7 @@ from router.plugins.registry import Registry
 DEFAULT_PLUGINS_DIR = "plugins"
 # Features outside the namespaces check (and compile) their part of the config here.
 FEATURE_CHECKS = (check_pages, compile_timers, check_message_queue)
-BUILTIN_MODULES = (builtin_steps, builtin_auth)
+BUILTIN_MODULES = (builtin_steps, builtin_auth, builtin_http)
 
 
 def load_router(filename: str, environ: Mapping[str, str] | None = None,

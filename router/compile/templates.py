@@ -16,9 +16,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from router.compile.template_paths import fast_expression, fast_text
 from router.errors import StepError
 
-# The names a template may use. `error` exists only in on_error steps.
+# The names a template may use. `error` (the message) and `failure` (the whole error payload)
+# exist only in on_error steps; a step plugin adds the names it `provides` for the steps after it.
 EVENT_NAMES = frozenset({"data", "args", "event", "namespace", "sid", "auth", "identity", "count"})
-ERROR_NAMES = EVENT_NAMES | {"error"}
+ERROR_NAMES = EVENT_NAMES | {"error", "failure"}
 
 _SINGLE_EXPRESSION = re.compile(r"^\{\{(.*)\}\}$", re.DOTALL)
 

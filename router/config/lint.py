@@ -11,12 +11,13 @@ options (``secret_options=``); this module knows no plugin by name.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from router.config.models import RouterConfig
 from router.config.source import ConfigSource
 from router.errors import Problem
+from router.plugin_api import Risk
 
 # Keys that hold secrets, whatever the plugin; a plugin names its own too (secret_options).
 _SECRET_KEY = re.compile(r"secret|password|passwd|api_?key|private_?key|credential|^tokens?$",
@@ -41,14 +42,19 @@ def security_warnings(config: RouterConfig, source: ConfigSource) -> list[Proble
 
 
 def find_risks(config: RouterConfig, source: ConfigSource,
-               secret_options: dict[str, frozenset[str]] | None = None) -> list[Problem]:
+               secret_options: dict[str, frozenset[str]] | None = None,
+               plugin_risks: Iterable[tuple[tuple, Risk]] = ()) -> list[Problem]:
     """Every risky setting, in file order.
 
     ``secret_options`` maps a plugin's name to the options it declares secret (the
-    registry's ``secret_options()``), e.g. ``{"token": {"values"}}``.
+    registry's ``secret_options()``), e.g. ``{"token": {"values"}}``. ``plugin_risks``
+    are what configured plugins declare risky (their ``risks=``), each with the YAML
+    path of the plugin's options.
     """
     secret_options = secret_options or {}
-    risks: list[Problem] = []
+    risks: list[Problem] = [source.problem(path + ((risk.option,) if risk.option else ()),
+                                           risk.message, risk.hint)
+                            for path, risk in plugin_risks]
     risks += security_warnings(config, source)  # CORS open to every origin
     for name, namespace in config.namespaces.items():
         if namespace.class_ is None and not namespace.auth:

@@ -52,9 +52,9 @@ class StepSpec(BaseModel):
 
 
 # What a client hears when a step fails and neither the namespace nor the file says otherwise,
-# written as a config would write it: `- emit: {event: error, data: {...}}`.
-DEFAULT_ON_ERROR = [StepSpec(plugin="emit", options={
-    "event": "error", "data": {"message": "{{ error }}", "event": "{{ event }}"}})]
+# written as a config would write it: `- emit: {event: error, data: "{{ failure }}"}`, i.e.
+# {"message": ..., "event": ...}, plus "code" and its details for a step error that has a code.
+DEFAULT_ON_ERROR = [StepSpec(plugin="emit", options={"event": "error", "data": "{{ failure }}"})]
 
 
 def _parse_step(value: Any, *, allow_group: bool = False) -> Any:

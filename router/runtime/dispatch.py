@@ -31,11 +31,12 @@ class StepFailed(Exception):
     def __init__(self, step: CompiledStep, cause: BaseException):
         self.step = step
         self.cause = cause
-        if isinstance(cause, StepError):
-            detail = str(cause)
+        if isinstance(cause, StepError) and cause.code is not None:
+            self.client_message = str(cause)  # the code says what failed
+        elif isinstance(cause, StepError):
+            self.client_message = f"{step.plugin.name} failed: {cause}"
         else:  # never show a client our internals: the traceback goes to the log
-            detail = "internal error"
-        self.client_message = f"{step.plugin.name} failed: {detail}"
+            self.client_message = f"{step.plugin.name} failed: internal error"
         super().__init__(self.client_message)
 
 
@@ -94,7 +95,9 @@ class Dispatcher:
         self.connections: dict[tuple[str, str], Connection] = {}
         declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
                     for event in namespace.events]
-        self.metrics = RouterMetrics(compiled.namespaces, hooks.client_counts, declared)
+        self.metrics = RouterMetrics(compiled.namespaces, hooks.client_counts, declared,
+                                     [(plugin, options) for _, plugin, options
+                                      in compiled.configured_plugins()])
         # rate, payload size, schema and unknown events; what it drops is counted in the metrics
         self.admission = Admission(compiled, socketio, hooks, on_drop=self.metrics.event_dropped)
 
@@ -237,7 +240,8 @@ class Dispatcher:
         message = exc.client_message if isinstance(exc, StepFailed) else "internal error"
         if isinstance(exc, StepError):  # raised outside a step, e.g. a class namespace's refused room
             message = str(exc)
-        ctx = self._context(namespace, sid, event or "", args, error=message)
+        ctx = self._context(namespace, sid, event or "", args, error=message,
+                            failure=_failure(exc, message, event or ""))
         try:
             run_steps(steps, ctx)
         except StepFailed as second:
@@ -247,20 +251,33 @@ class Dispatcher:
         return ack_value(ctx)
 
     def _context(self, namespace: str, sid: str, event: str, args: tuple, error: str | None = None,
-                 counted: bool = False) -> StepContext:
+                 counted: bool = False, failure: dict | None = None) -> StepContext:
         connection = self.connections.get((namespace, sid))
         if connection is None:
-            return StepContext(self.socketio, namespace, sid, event, args, error=error)
+            return StepContext(self.socketio, namespace, sid, event, args, error=error, failure=failure)
         count = connection.counted() if counted else connection.count
         return StepContext(self.socketio, namespace, sid, event, args, connection.auth,
-                           connection.identity, error, count)
+                           connection.identity, error, count, failure)
+
+
+def _failure(exc: BaseException, message: str, event: str) -> dict:
+    """The error payload on_error templates see as ``failure`` (the default error event's data)."""
+    cause = exc.cause if isinstance(exc, StepFailed) else exc
+    failure = {"message": message, "event": event}
+    if isinstance(cause, StepError) and cause.code is not None:
+        failure["code"] = cause.code
+        for key, value in cause.details.items():
+            failure.setdefault(key, value)  # details never hide the message or the event
+    return failure
 
 
 def _log_failure(exc: BaseException, namespace: str, sid: str, event: str | None, args: tuple) -> None:
     shown = _Short(args)  # a client's payload can be 1 MB: repr it only if the record is emitted
     if isinstance(exc, StepFailed) and isinstance(exc.cause, StepError):
-        log.warning("event %r on %s from %s: %s failed: %s (args=%s)", event, namespace, sid,
-                    exc.step.label, exc.cause, shown)
+        # A plugin that logged the failure itself (once per burst) is not repeated per message.
+        (log.debug if exc.cause.logged else log.warning)(
+            "event %r on %s from %s: %s failed: %s (args=%s)", event, namespace, sid,
+            exc.step.label, exc.cause, shown)
     else:
         cause = exc.cause if isinstance(exc, StepFailed) else exc
         where = exc.step.label if isinstance(exc, StepFailed) else "handler"

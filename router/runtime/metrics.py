@@ -6,7 +6,9 @@ from the config (declared namespaces and events, plugin and rule names), never
 from what a client sends, so a client cannot grow the number of series.
 
 Other features count into the same object: ``event_dropped(namespace, event,
-reason)`` is the counter for rate limits and other abuse controls.
+reason)`` is the counter for rate limits and other abuse controls. Plugins keep
+their own counts and declare a ``metrics=`` function in their spec; it is asked for
+its series at scrape time (the ``http`` step's backend calls).
 
 Every event is counted and timed, so those two series are kept in plain numbers
 (:class:`EventStats`) and turned into Prometheus samples at scrape time. A
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import sys
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import (
@@ -128,15 +130,31 @@ class _EventSeries:
         yield handler
 
 
+class _PluginSeries:
+    """The series of the plugins that declare ``metrics=``, asked for at scrape time.
+
+    Each declared function is called once, with the options of every configured step
+    and rule that declares it: a step and an auth rule may share one metric family.
+    """
+
+    def __init__(self, groups: dict[Callable, list]):
+        self.groups = groups
+
+    def collect(self):
+        for metrics, options in self.groups.items():
+            yield from metrics(options)
+
+
 class RouterMetrics:
     """The counters and histogram the dispatcher and other features report to."""
 
     def __init__(self, namespaces: Iterable[str] = (),
                  client_counts: Callable[[], Mapping[str, int]] | None = None,
-                 events: Iterable[tuple[str, str]] = ()):
+                 events: Iterable[tuple[str, str]] = (), plugins: Iterable[tuple[Any, Any]] = ()):
         """``client_counts()`` gives the clients connected per namespace; ``events`` are the
         declared (namespace, event) pairs: each has its series from the start, at 0, so a rate
-        over them is right from the first event."""
+        over them is right from the first event. ``plugins`` are the (PluginSpec, options) of
+        every configured step and rule."""
         self.registry = CollectorRegistry(auto_describe=True)
         lock = os_lock()
         self._events = {labels: EventStats(labels, lock) for labels in events}
@@ -153,6 +171,12 @@ class RouterMetrics:
             ["namespace", "event", "reason"], registry=self.registry)
         if client_counts is not None:
             self.registry.register(_ConnectedClients(client_counts, namespaces))
+        groups: dict[Callable, list] = {}
+        for spec, options in plugins:
+            if spec.metrics is not None:
+                groups.setdefault(spec.metrics, []).append(options)
+        if groups:
+            self.registry.register(_PluginSeries(groups))
 
     def refused(self, namespace: str, rule: str | None) -> None:
         self.connects_refused.labels(namespace, rule or "unknown").inc()

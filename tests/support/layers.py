@@ -20,6 +20,7 @@ LAYERS = ("browser", "node", "broker", "nginx", "processes", "cli", "fuzz")
 # test (@given) is `fuzz`.
 LAYER_FIXTURES = {
     "router_process": {"processes"},
+    "http_backend": {"processes"},  # test_http_backend*: tests/support/backend.py as a process
     "broker": {"broker"},  # test_ops_endpoints, test_scale_out: parametrized over the brokers
 }
 LAYER_MODULES = {
@@ -29,6 +30,7 @@ LAYER_MODULES = {
     "test_browser.py": {"browser"},
     "test_deploy_nginx.py": {"nginx", "broker", "node"},
     "test_emit_command.py": {"cli"},
+    "test_http_backend_integration.py": {"processes", "node"},
     "test_integration_router.py": {"node"},
     "test_jsclient_harness.py": {"processes", "node"},
     "test_ops_check_strict.py": {"cli"},
@@ -45,6 +47,9 @@ LAYER_TESTS = {
     "test_connection_footprint.py::test_gevent_greenlet_tree_tracking_is_off_unless_the_environment_says":
         {"cli"},
     "test_emit_command.py::test_nobody_subscribed_is_a_warning": {"broker"},
+    "test_http_backend.py::test_check_prints_the_backend_urls_and_strict_warns_about_plain_http_and_unsigned_calls":
+        {"cli"},
+    "test_http_backend.py::test_a_scenario_call_nobody_answers_fails_naming_the_call": {"cli"},
     "test_ops_admin_and_logs.py::test_the_admin_namespace_cannot_shadow_a_declared_one": {"cli"},
     "test_ops_endpoints.py::test_readyz_and_the_managers_take_the_same_redis_url_forms": {"broker"},
     "test_pages.py::test_cli_refuses_an_open_console_on_a_public_host": {"cli", "processes"},
