@@ -66,13 +66,14 @@ def test_templated_options_are_rendered_per_message(chat, connect):
     assert seen[0].model_fields_set == {"tag"}
 
 
-def test_a_filtered_failure_log_never_formats_the_payload(chat, connect, monkeypatch):
+def test_a_filtered_failure_log_never_formats_the_payload(chat, connect, monkeypatch, caplog):
     router_app, _ = chat
     formatted = []
     real = router.runtime.dispatch.shown
     monkeypatch.setattr(router.runtime.dispatch, "shown", lambda value, *a: formatted.append(1) or real(value, *a))
-    logger = logging.getLogger("socketio_router")
-    monkeypatch.setattr(logger, "level", logging.ERROR)
+    # set_level goes through Logger.setLevel, which clears logging's cache of enabled levels
+    # (setting .level directly kept what an earlier test had cached: WARNING enabled).
+    caplog.set_level(logging.ERROR, logger="socketio_router")
     client = connect(router_app, "/chat")
     client.emit("join", {"user": "x" * 100_000}, namespace="/chat")  # no room: a StepError
     errors = [e for e in client.get_received("/chat") if e["name"] == "error"]
