@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import importlib.util
 import inspect
 import textwrap
 from dataclasses import dataclass, field
@@ -109,15 +110,27 @@ def _uninstrumented(owner, name: str, value):
     """The library's own ``owner.name`` when python-socketio's Admin UI has wrapped it.
 
     ``InstrumentedServer`` (socketio/admin.py) replaces engine.io Socket methods on the
-    class, for the whole process, with partialmethods, and keeps each original under
-    its mangled name ``_InstrumentedServer__<name without its leading underscore>``;
-    an app with the Admin UI in development mode must not read as a library change.
+    class, for the whole process, with partialmethods, keeping the original under a
+    mangled name that a second instrumentation overwrites with the first one's wrapper.
+    An app with the Admin UI must not read as a library change, so the method is then
+    read from the class as its module's source defines it: the module run afresh.
     """
-    if isinstance(inspect.getattr_static(owner, name, None), functools.partialmethod):
-        original = getattr(owner, f"_InstrumentedServer__{name.lstrip('_')}", None)
-        if original is not None:
-            return original
-    return value
+    if not isinstance(inspect.getattr_static(owner, name, None), functools.partialmethod):
+        return value
+    fresh = _fresh_module(owner.__module__)
+    for part in owner.__qualname__.split("."):
+        fresh = getattr(fresh, part)
+    return getattr(fresh, name)
+
+
+def _fresh_module(module: str):
+    """``module`` executed again under a private name, its relative imports resolving as usual."""
+    spec = importlib.util.find_spec(module)
+    fresh_spec = importlib.util.spec_from_file_location(f"_seam_check_{module}", spec.origin)
+    fresh = importlib.util.module_from_spec(fresh_spec)
+    fresh.__package__ = spec.parent
+    fresh_spec.loader.exec_module(fresh)
+    return fresh
 
 
 def instance_attributes(cls: type) -> frozenset[str]:
