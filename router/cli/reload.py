@@ -147,8 +147,9 @@ def supervise(args) -> int:
     child = Child(args, sock)
     if not child.wait_ready(START_TIMEOUT):
         return child.stop()
-    _say(f"watching {args.config} and its plugins directory")
+    # The first look comes before saying so: an edit made right after the message is a change.
     snapshot = watched_files(args.config)
+    _say(f"watching {args.config} and its plugins directory")
     while not stopping.wait(POLL_INTERVAL):
         if child.process.poll() is not None:
             _say(f"the server exited on its own (status {child.process.returncode})")
