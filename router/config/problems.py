@@ -23,13 +23,13 @@ _HINTS_BY_TYPE = {
 }
 
 
-def suggest(name: str, choices: list[str]) -> str | None:
-    """``did you mean 'x'?`` for a misspelt name, else the list of valid names."""
+def suggest(name: str, choices: list[str], listing: str = "valid names here") -> str | None:
+    """``did you mean 'x'?`` for a misspelt name, else ``listing: `` and the valid names."""
     close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
     if close:
         return f"did you mean {close[0]!r}?"
     if choices:
-        return "valid names here: " + ", ".join(choices)
+        return f"{listing}: " + ", ".join(choices)
     return None
 
 
