@@ -88,3 +88,111 @@ def test_filters_and_tests_that_exist_still_compile(build_router, connect):
     assert client.emit("low", {"text": "HeLLo"}, namespace="/chat", callback=True) == "hello"
     assert client.emit("kind", 3, namespace="/chat", callback=True) == "number"
     assert client.emit("kind", "3", namespace="/chat", callback=True) == "other"
+
+
+# -- 2. rendered options hold the plugin's types -----------------------------------------------
+
+REPEAT_PLUGIN = '''
+from pydantic import Field
+from router import Options, step
+
+
+class RepeatOptions(Options):
+    text: str = Field(..., description="what to repeat")
+    times: int = Field(1, ge=1, description="how many times")
+
+
+@step("repeat", RepeatOptions)
+def repeat(ctx, options):
+    ctx.set_ack(options.text * options.times)
+'''
+
+
+@pytest.fixture
+def typed_router(build_router, tmp_path):
+    write(tmp_path / "plugins" / "repeat.py", REPEAT_PLUGIN)
+    return build_router(f"""
+        plugins_dir: {tmp_path / 'plugins'}
+        namespaces:
+          /t:
+            events:
+              repeat:
+                - repeat: {{text: "{{{{ data.text }}}}", times: "{{{{ data.n }}}}"}}
+              tell:
+                - broadcast: {{event: told, include_self: "{{{{ data.me }}}}"}}
+    """)
+
+
+def error_events(client, namespace):
+    return [item["args"][0] for item in client.get_received(namespace) if item["name"] == "error"]
+
+
+def test_a_rendered_option_that_does_not_fit_is_an_error_naming_it(build_router, connect):
+    router = build_router(f"""
+        plugins_dir: {PLUGINS_DIR}
+        namespaces:
+          /chat:
+            events:
+              yell:
+                - shout: {{text: "{{{{ data.text }}}}"}}
+    """)
+    client = connect(router, "/chat")
+    client.emit("yell", {"text": 42}, namespace="/chat")
+    client.emit("yell", {"text": [1, 2]}, namespace="/chat")
+    client.emit("yell", {"text": "fine"}, namespace="/chat")
+    assert error_events(client, "/chat") == [
+        {"message": "shout failed: text: expected a string, got 42", "event": "yell"},
+        {"message": "shout failed: text: expected a string, got [1, 2]", "event": "yell"},
+    ]
+    client.emit("yell", {"text": "fine"}, namespace="/chat")
+    assert [(item["name"], item["args"]) for item in client.get_received("/chat")] == [("shout", ["FINE"])]
+
+
+def test_a_template_is_accepted_for_any_option_type_and_coerced_after_rendering(typed_router, connect):
+    client = connect(typed_router, "/t")
+    assert client.emit("repeat", {"text": "ab", "n": 3}, namespace="/t", callback=True) == "ababab"
+    assert client.emit("repeat", {"text": "ab", "n": "2"}, namespace="/t", callback=True) == "abab"
+    for n in ("x", 2.5, 0):
+        client.emit("repeat", {"text": "ab", "n": n}, namespace="/t", callback=True)
+    assert [error["message"] for error in error_events(client, "/t")] == [
+        "repeat failed: times: expected a whole number, got 'x'",
+        "repeat failed: times: expected a whole number, got 2.5",
+        "repeat failed: times: should be greater than or equal to 1, got 0",
+    ]
+
+
+def test_a_templated_bool_option_decides_per_message(typed_router, connect):
+    alice, bob = connect(typed_router, "/t"), connect(typed_router, "/t")
+    alice.emit("tell", {"me": True}, namespace="/t")
+    alice.emit("tell", {"me": "false"}, namespace="/t")
+    alice.emit("tell", {"me": "maybe"}, namespace="/t")
+    assert [item["name"] for item in bob.get_received("/t")] == ["told", "told"]
+    assert [(item["name"], item["args"][0]) for item in alice.get_received("/t")] == [
+        ("told", {"me": True}),
+        ("error", {"message": "broadcast failed: include_self: expected true or false, got 'maybe'",
+                   "event": "tell"}),
+    ]
+
+
+def test_options_written_without_a_template_are_still_checked_at_startup(write_config, tmp_path):
+    write(tmp_path / "plugins" / "repeat.py", REPEAT_PLUGIN)
+    path = write_config(f"""
+        plugins_dir: {tmp_path / 'plugins'}
+        namespaces:
+          /t:
+            events:
+              a:
+                - repeat: {{text: hi, times: three}}
+              b:
+                - emit: {{args: {{first: "{{{{ data }}}}"}}}}
+              c:
+                - repeat: {{text: hi, tims: "{{{{ data.n }}}}"}}
+    """)
+    times, args, unknown = problems(path)
+    assert times == (f"{path}:6: namespaces['/t'].events.a[0].repeat.times: Input should be a valid integer, "
+                     "unable to parse string as an integer (got 'three')\n  Hint: write a whole number without quotes")
+    assert args == (f"{path}:8: namespaces['/t'].events.b[0].emit.args: Input should be a valid list "
+                    "(got {'first': '{{ data }}'})\n  Hint: write a list here (items starting with '- ')")
+    assert unknown == (f"{path}:10: namespaces['/t'].events.c[0].repeat.tims: unknown option 'tims'\n"
+                       "  Hint: did you mean 'times'?")
+

@@ -147,7 +147,7 @@ class TemplateEngine:
         return Value(value)
 
     def _compile_string(self, text: str, allowed: frozenset, path: tuple) -> Value:
-        if "{{" not in text and "{%" not in text and "{#" not in text:
+        if not is_template(text):
             return Value(text)
         compiled = self._compiled.get((text, allowed))
         if compiled is None:
@@ -194,6 +194,11 @@ class TemplateEngine:
                     hint = suggest(node.name, sorted(known), listing=f"the {kind}s are")
                     raise TemplateProblem(f"template {text!r} uses unknown {kind} {node.name!r}",
                                           path, hint=hint)
+
+
+def is_template(text: str) -> bool:
+    """Whether a string of the config is a template (else it is taken as written)."""
+    return "{{" in text or "{%" in text or "{#" in text
 
 
 def _is_single_expression(tree: nodes.Template) -> bool:

@@ -36,9 +36,15 @@ def suggest(name: str, choices: list[str], listing: str = "valid names here") ->
 def problems_from_validation(exc: ValidationError, source: ConfigSource, base: tuple,
                              model: type[BaseModel] | None = None, what: str = "key") -> list[Problem]:
     """One problem per pydantic error, located at ``base`` + the error's location."""
+    return problems_from_errors(exc.errors(), source, base, model, what)
+
+
+def problems_from_errors(errors: list[dict], source: ConfigSource, base: tuple,
+                         model: type[BaseModel] | None = None, what: str = "key") -> list[Problem]:
+    """:func:`problems_from_validation` for some of a ValidationError's ``errors()``."""
     problems = []
-    for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    for error in errors:
+        loc = written_location(error["loc"])
         kind = error["type"]
         message = error["msg"]
         if message.startswith("Value error, "):
@@ -54,6 +60,11 @@ def problems_from_validation(exc: ValidationError, source: ConfigSource, base: t
             message = f"{message} (got {shown(error['input'])})"
         problems.append(source.problem(base + loc, message, hint))
     return problems
+
+
+def written_location(loc: tuple) -> tuple:
+    """A pydantic error's location as the YAML has it: without the union members tried."""
+    return tuple(part for part in loc if not _is_union_tag(part))
 
 
 def _is_union_tag(part: Any) -> bool:
