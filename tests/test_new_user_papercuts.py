@@ -196,3 +196,105 @@ def test_options_written_without_a_template_are_still_checked_at_startup(write_c
     assert unknown == (f"{path}:10: namespaces['/t'].events.c[0].repeat.tims: unknown option 'tims'\n"
                        "  Hint: did you mean 'times'?")
 
+
+# -- 3. every path in a config is relative to the config file's directory ----------------------
+
+SHIPPED_CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.name.endswith(".test.yaml"))
+SHIPPED_SCENARIOS = sorted((ROOT / "configs").glob("*.test.yaml"))
+
+
+@pytest.mark.parametrize("config", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_checks_from_another_directory(config, tmp_path):
+    result = run_cli("check", "--config", str(config), cwd=tmp_path,
+                     env={"JWT_SECRET": "a-secret-for-the-check-0123456789abcdef"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{config}: OK\n")
+
+
+def test_the_shipped_scenarios_pass_from_another_directory(tmp_path):
+    result = run_cli("test", *map(str, SHIPPED_SCENARIOS), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    """tmp/app: a config with its plugins and its key file beside it; tmp/elsewhere: a cwd."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    app = tmp_path / "app"
+    write(app / "plugins" / "repeat.py", REPEAT_PLUGIN)
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (app / "keys").mkdir()
+    (app / "keys" / "public.pem").write_bytes(public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    write(app / "router.yaml", """
+        plugins_dir: plugins
+        namespaces:
+          /t:
+            auth:
+              - jwt: {public_key_file: keys/public.pem, algorithms: [ES256]}
+            events:
+              again:
+                - repeat: {text: "{{ data }}", times: 2}
+    """)
+    (tmp_path / "elsewhere").mkdir()
+    return app
+
+
+def test_plugins_dir_and_key_files_start_from_the_config_file(app_dir, monkeypatch):
+    elsewhere = app_dir.parent / "elsewhere"
+    result = run_cli("check", "--config", "../app/router.yaml", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^  again +repeat$", result.stdout, re.MULTILINE), result.stdout
+    monkeypatch.chdir(elsewhere)
+    compiled = load_router("../app/router.yaml", environ={})
+    [rule] = compiled.namespaces["/t"].auth
+    assert rule.options.public_key_file.path == str(app_dir / "keys" / "public.pem")
+
+
+def test_the_default_plugins_dir_is_the_one_beside_the_config(app_dir):
+    config = write(app_dir / "default.yaml", """
+        namespaces:
+          /t:
+            events:
+              again:
+                - repeat: {text: "{{ data }}"}
+    """)
+    result = run_cli("check", "--config", str(config), cwd=app_dir.parent / "elsewhere")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_path_says_where_relative_paths_start(app_dir):
+    config = write(app_dir / "broken.yaml", """
+        plugins_dir: nowhere
+        namespaces:
+          /t: {}
+    """)
+    assert problems(config) == [
+        f"{config}:1: plugins_dir: plugins directory 'nowhere' does not exist (relative paths start "
+        f"from the config file's directory, {app_dir})\n  Hint: create it, or fix the path"]
+    config = write(app_dir / "nokey.yaml", """
+        namespaces:
+          /t:
+            auth:
+              - jwt: {public_key_file: keys/absent.pem, algorithms: [ES256]}
+    """)
+    [problem] = problems(config)
+    assert problem == (f"{config}:4: namespaces['/t'].auth[0].jwt.public_key_file: file 'keys/absent.pem' "
+                       f"not found (relative paths start from the config file's directory, {app_dir})")
+
+
+def test_reload_watches_the_plugins_beside_the_config(app_dir, monkeypatch):
+    from router.cli.reload import watched_files
+
+    monkeypatch.chdir(app_dir.parent / "elsewhere")
+    assert sorted(watched_files("../app/router.yaml")) == ["../app/router.yaml",
+                                                            str(app_dir / "plugins" / "repeat.py")]
+
+
+def test_schema_of_a_config_has_its_plugins_from_another_directory(app_dir):
+    result = run_cli("schema", "--config", str(app_dir / "router.yaml"), cwd=app_dir.parent / "elsewhere")
+    assert result.returncode == 0, result.stderr
+    assert '"repeat"' in result.stdout

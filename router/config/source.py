@@ -52,6 +52,18 @@ class ConfigSource:
             path = path[:-1]
         return self.lines.get((), None)
 
+    @property
+    def directory(self) -> str:
+        """Where the config's relative paths start: the directory of its file (the working
+        directory for text that came from no file, such as ``<string>``)."""
+        if self.file.startswith("<"):
+            return os.getcwd()
+        return os.path.dirname(os.path.abspath(self.file))
+
+    def resolve(self, path: str) -> str:
+        """A path written in the config, made absolute from :attr:`directory`."""
+        return os.path.normpath(os.path.join(self.directory, path))
+
     def raw(self, key: str, kind: type = dict) -> Any:
         """A top-level value as written, before validation; None unless it is a ``kind``.
 
