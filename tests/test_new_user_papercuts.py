@@ -298,3 +298,91 @@ def test_schema_of_a_config_has_its_plugins_from_another_directory(app_dir):
     result = run_cli("schema", "--config", str(app_dir / "router.yaml"), cwd=app_dir.parent / "elsewhere")
     assert result.returncode == 0, result.stderr
     assert '"repeat"' in result.stdout
+
+
+# -- 4. a syntax error names the line to fix ---------------------------------------------------
+
+def test_an_unclosed_bracket_names_where_it_opened_and_where_the_parser_gave_up(write_config):
+    path = write_config("""
+        namespaces:
+          /chat:
+            events:
+              ping:
+                - ack: {data: pong}
+              join: [room.join
+              say:
+                - echo
+    """)
+    assert problems(path) == [
+        f"{path}:6: YAML syntax error: while parsing a flow sequence expected ',' or ']', but got ':' "
+        "on line 7; the '[' on line 6 (column 13) is never closed\n"
+        "  Hint: close it with ']' on line 6, or write the list one item per line (- item)"]
+
+
+def test_an_unclosed_brace_or_quote_names_where_it_opened(write_config):
+    brace = write_config("""
+        namespaces:
+          /chat:
+            events:
+              ping:
+                - emit: {data: hello
+              say: echo
+    """)
+    assert problems(brace) == [
+        f"{brace}:5: YAML syntax error: while parsing a flow mapping expected ',' or '}}', but got ':' "
+        "on line 6; the '{' on line 5 (column 17) is never closed\n"
+        "  Hint: close it with '}' on line 5, or write the mapping one key per line (key: value)"]
+    quote = write_config("""
+        namespaces:
+          /chat:
+            events:
+              ping:
+                - emit: {data: "hello}
+              say: echo
+    """)
+    assert problems(quote) == [
+        f"{quote}:5: YAML syntax error: while scanning a quoted scalar found unexpected end of stream "
+        "on line 7; the '\"' on line 5 (column 24) is never closed\n"
+        "  Hint: close it with '\"' on line 5"]
+
+
+def test_a_step_written_as_a_list_is_reported_on_its_own_line(write_config):
+    path = write_config("""
+        namespaces:
+          /chat:
+            on_connect:
+              - emit: {event: hi}
+              - emit: [hello]
+            events:
+              ping:
+                - echo
+                - ack: [true]
+              full:
+                steps:
+                  - ack: [true]
+              single: {ack: [true]}
+    """)
+    assert problems(path) == [
+        f"{path}:5: namespaces['/chat'].on_connect[1]: the options of 'emit' must be a mapping like "
+        "{key: value}, got list ['hello']",
+        f"{path}:9: namespaces['/chat'].events.ping[1]: the options of 'ack' must be a mapping like "
+        "{key: value}, got list [True]",
+        f"{path}:12: namespaces['/chat'].events.full.steps[0]: the options of 'ack' must be a mapping like "
+        "{key: value}, got list [True]",
+        f"{path}:13: namespaces['/chat'].events.single: the options of 'ack' must be a mapping like "
+        "{key: value}, got list [True]",
+    ]
+
+
+def test_a_bad_rule_in_an_any_group_is_reported_on_its_own_line(write_config):
+    path = write_config("""
+        namespaces:
+          /chat:
+            auth:
+              - any:
+                  - token: {values: [a]}
+                  - token: [b]
+    """)
+    assert problems(path) == [
+        f"{path}:6: namespaces['/chat'].auth[0].any[1]: the options of 'token' must be a mapping like "
+        "{key: value}, got list ['b']"]

@@ -133,10 +133,23 @@ def _compose_fast(text: str):
         loader.dispose()
 
 
+# What each opening character is closed with, and how to write its content without one.
+_CLOSERS = {"[": ("]", ", or write the list one item per line (- item)"),
+            "{": ("}", ", or write the mapping one key per line (key: value)"),
+            '"': ('"', ""), "'": ("'", "")}
+
+
 def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str, text: str) -> Problem:
+    message = "YAML syntax error: " + " ".join(filter(None, [exc.context, exc.problem]))
+    unclosed = _unclosed(exc, text)
+    if unclosed:  # the line to fix is where it opened, not where the parser gave up
+        opener, line, column = unclosed
+        closer, otherwise = _CLOSERS[opener]
+        return Problem(message=f"{message} on line {exc.problem_mark.line + 1}; the {opener!r} on "
+                               f"line {line} (column {column}) is never closed",
+                       file=filename, line=line, hint=f"close it with {closer!r} on line {line}{otherwise}")
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
-    message = "YAML syntax error: " + " ".join(filter(None, [exc.context, exc.problem]))
     hint = "check the indentation and quoting around this line"
     if "\t" in text and ("tab" in (exc.problem or "") or "found character" in (exc.problem or "")):
         hint = "YAML does not allow tabs for indentation; use spaces"
@@ -145,6 +158,19 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str, text: str) -> Prob
     elif exc.problem and "found character '%'" in exc.problem:
         hint = _TEMPLATE_QUOTE_HINT
     return Problem(message=message, file=filename, line=line, hint=hint)
+
+
+def _unclosed(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int] | None:
+    """``("[", line, column)`` when the error is a ``[``, ``{`` or quote left open on an earlier
+    line (the parser's context mark points at it), else None."""
+    start, end = exc.context_mark, exc.problem_mark
+    if start is None or end is None or start.line >= end.line:
+        return None
+    lines = text.splitlines()
+    if start.line >= len(lines) or start.column >= len(lines[start.line]):
+        return None
+    opener = lines[start.line][start.column]
+    return (opener, start.line + 1, start.column + 1) if opener in _CLOSERS else None
 
 
 class _Builder:
