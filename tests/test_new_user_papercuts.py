@@ -386,3 +386,41 @@ def test_a_bad_rule_in_an_any_group_is_reported_on_its_own_line(write_config):
     assert problems(path) == [
         f"{path}:6: namespaces['/chat'].auth[0].any[1]: the options of 'token' must be a mapping like "
         "{key: value}, got list ['b']"]
+
+
+# -- 5. the publish API reports every problem of a body at once --------------------------------
+
+API_KEY = "s3cret-key-for-tests"
+
+
+@pytest.fixture
+def publish(build_router):
+    router = build_router("""
+        server:
+          api_key: "${ROUTER_API_KEY}"
+        namespaces:
+          /chat: {}
+          /other: {}
+    """, environ={"ROUTER_API_KEY": API_KEY})
+    http = router.app.test_client()
+    return lambda path, body: http.post(path, json=body, headers={"Authorization": f"Bearer {API_KEY}"})
+
+
+def test_a_bad_namespace_event_and_room_are_reported_together(publish):
+    response = publish("/api/emit", {"namespace": "/caht", "event": "connect", "room": ""})
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid request: namespace '/caht' is not served by this config; did you mean '/chat'?; "
+                 "event: 'connect' is reserved by Socket.IO; pick another event name; "
+                 "room: String should have at least 1 character",
+        "problems": [
+            {"field": "namespace", "message": "namespace '/caht' is not served by this config; did you mean '/chat'?"},
+            {"field": "event", "message": "'connect' is reserved by Socket.IO; pick another event name"},
+            {"field": "room", "message": "String should have at least 1 character"},
+        ]}
+
+
+def test_a_bad_namespace_and_sid_to_disconnect_are_reported_together(publish):
+    response = publish("/api/disconnect", {"namespace": "/caht", "sid": ""})
+    assert response.status_code == 400
+    assert [p["field"] for p in response.get_json()["problems"]] == ["namespace", "sid"]
