@@ -424,3 +424,49 @@ def test_a_bad_namespace_and_sid_to_disconnect_are_reported_together(publish):
     response = publish("/api/disconnect", {"namespace": "/caht", "sid": ""})
     assert response.status_code == 400
     assert [p["field"] for p in response.get_json()["problems"]] == ["namespace", "sid"]
+
+
+# -- 6. a missing scenario file says so --------------------------------------------------------
+
+def test_a_missing_scenario_file_is_named_as_one():
+    result = run_cli("test", "configs/chta.test.yaml")
+    assert result.returncode == 2
+    assert result.stderr == ("error: invalid configuration:\n"
+                             "configs/chta.test.yaml: scenario file not found\n"
+                             "  Hint: pass the path of a .test.yaml file, e.g. configs/chat.test.yaml\n")
+
+
+# -- 7. the command line: --version, its own name, the commands there are ----------------------
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"socketio-router {version('socketio-router')}\n"
+
+
+def test_usage_shows_the_name_the_user_typed(monkeypatch, capsys):
+    from router.cli.main import main
+
+    assert run_cli("--help").stdout.startswith("usage: router.py ")
+    monkeypatch.setattr("sys.argv", ["/venv/bin/socketio-router", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: socketio-router ")
+    assert "Without a command, serve: socketio-router --config configs/chat.yaml" in out
+
+
+def test_an_unknown_command_lists_the_commands():
+    result = run_cli("chek", "--config", "configs/chat.yaml")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "router.py: error: unknown command 'chek'; did you mean 'check'? "
+        "The commands are: serve, check, schema, test, emit")
+    result = run_cli("configs/chat.yaml")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "router.py: error: unknown command 'configs/chat.yaml'; to serve a file, write "
+        "--config configs/chat.yaml. The commands are: serve, check, schema, test, emit")

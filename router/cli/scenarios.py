@@ -142,7 +142,8 @@ class ScenarioFile(_Strict):
 
 def load_scenarios(filename: str) -> tuple[ScenarioFile, ConfigSource]:
     """Read and validate a scenario file; every problem is a :class:`StartupError`."""
-    source = read_config_file(filename)
+    source = read_config_file(filename, kind="scenario file",
+                              example="pass the path of a .test.yaml file, e.g. configs/chat.test.yaml")
     if not isinstance(source.data, dict):
         raise StartupError(source.problem((), "a scenario file is a mapping with config: and scenarios:"))
     try:

@@ -78,16 +78,21 @@ class ConfigSource:
                        path=format_path(tuple(path)) or None, hint=hint)
 
 
-def read_config_file(filename: str, environ: Mapping[str, str] | None = None) -> ConfigSource:
-    """Read and parse ``filename``; every failure is a :class:`StartupError`."""
+def read_config_file(filename: str, environ: Mapping[str, str] | None = None, *,
+                     kind: str = "config file",
+                     example: str = "pass the path of a YAML file, e.g. --config configs/chat.yaml",
+                     ) -> ConfigSource:
+    """Read and parse ``filename``; every failure is a :class:`StartupError`.
+
+    ``kind`` and ``example`` word a missing file (a scenario file is not a config file).
+    """
     try:
         with open(filename, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
-        raise StartupError(Problem(f"config file not found", file=filename,
-                                   hint="pass the path of a YAML file, e.g. --config configs/chat.yaml")) from None
+        raise StartupError(Problem(f"{kind} not found", file=filename, hint=example)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise StartupError(Problem(f"cannot read the config file: {exc}", file=filename)) from None
+        raise StartupError(Problem(f"cannot read the {kind}: {exc}", file=filename)) from None
     return parse_config_text(text, filename, environ)
 
 
