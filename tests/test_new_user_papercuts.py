@@ -7,9 +7,12 @@ missing file, the command line, the startup line and the callback's value.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -470,3 +473,56 @@ def test_an_unknown_command_lists_the_commands():
     assert result.stderr.splitlines()[-1] == (
         "router.py: error: unknown command 'configs/chat.yaml'; to serve a file, write "
         "--config configs/chat.yaml. The commands are: serve, check, schema, test, emit")
+
+
+# -- 8. the startup line says what is served ---------------------------------------------------
+
+def startup_lines(router, count: int, timeout: float = 10) -> list[str]:
+    """The first ``count`` startup lines (the process is seen listening at the first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = router.logs().splitlines()
+        first = next(index for index, line in enumerate(logs) if "listening on " in line)
+        lines = [logs[first], *itertools.takewhile(lambda line: line.startswith("  "), logs[first + 1:])]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        threading.Event().wait(0.05)  # the reader thread is still taking the lines in
+
+
+def test_the_startup_lines_list_what_is_served(router_process, write_config):
+    config = write_config("""
+        server:
+          async_mode: threading
+          console: true
+          demo_page: /test
+          api_key: "${ROUTER_API_KEY}"
+        namespaces:
+          /test:
+            events: {my_event: echo, my_broadcast_event: broadcast, join: echo, leave: echo,
+                     my_room_event: echo, close_room: echo, disconnect_request: disconnect, my_ping: ack}
+          /chat: {}
+    """)
+    router = router_process(config, env={"ROUTER_API_KEY": API_KEY})
+    url = router.url
+    assert startup_lines(router, 5) == [
+        f"socketio-router listening on {url} (async_mode=threading, config={config})",
+        f"  Socket.IO    {url}/socket.io/  namespaces: /test, /chat",
+        f"  console      {url}/console",
+        f"  demo page    {url}/  (talks to /test)",
+        f"  publish API  POST {url}/api/emit, POST {url}/api/disconnect  (with the API key)",
+    ]
+
+
+def test_without_pages_the_startup_lines_show_socketio_alone(router_process, write_config):
+    config = write_config("""
+        server:
+          async_mode: threading
+          path: /rt/
+        namespaces:
+          /chat: {}
+    """)
+    router = router_process(config)
+    assert startup_lines(router, 2) == [
+        f"socketio-router listening on {router.url} (async_mode=threading, config={config})",
+        f"  Socket.IO    {router.url}/rt/  namespaces: /chat",
+    ]

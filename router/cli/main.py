@@ -145,8 +145,10 @@ def serve(args) -> int:
     router = create_app(compiled)
 
     def ready(host: str, port: int) -> None:
-        print(f"socketio-router listening on http://{host}:{port} "
-              f"(async_mode={router.socketio.async_mode}, config={args.config})", flush=True)
+        from router.cli.announce import startup_lines
+
+        lines = startup_lines(compiled, host, port, router.socketio.async_mode, args.config)
+        print("\n".join(lines), flush=True)
 
     from router.cli.reload import inherited_socket
 
