@@ -526,3 +526,80 @@ def test_without_pages_the_startup_lines_show_socketio_alone(router_process, wri
         f"socketio-router listening on {router.url} (async_mode=threading, config={config})",
         f"  Socket.IO    {router.url}/rt/  namespaces: /chat",
     ]
+
+
+# -- 9. what a client's callback receives; a step without options -------------------------------
+
+NO_VALUE = []  # the test client's answer to a callback called with no arguments
+
+HELLO_PLUGIN = '''
+from router import step
+
+
+@step("hello")
+def hello(ctx, options):
+    """Answer the callback with a greeting."""
+    ctx.set_ack("hello you")
+'''
+
+
+@pytest.fixture
+def callbacks(build_router, tmp_path):
+    write(tmp_path / "plugins" / "hello.py", HELLO_PLUGIN)
+    return build_router(f"""
+        plugins_dir: {tmp_path / 'plugins'}
+        namespaces:
+          /plain:
+            events:
+              hi: echo
+              join:
+                - room.join: {{room: "{{{{ data.room }}}}"}}
+                - ack: {{data: true}}
+              greet: hello
+              greet_too:
+                - hello
+                - hello: {{}}
+          /answering:
+            events:
+              join:
+                - room.join: {{room: "{{{{ data.room }}}}"}}
+                - ack: {{data: true}}
+            on_error:
+              - ack: {{data: {{ok: false, error: "{{{{ error }}}}"}}}}
+    """)
+
+
+def test_without_an_ack_step_the_callback_is_called_with_no_value(callbacks, connect):
+    client = connect(callbacks, "/plain")
+    assert client.emit("hi", "there", namespace="/plain", callback=True) == NO_VALUE
+    assert [(item["name"], item["args"]) for item in client.get_received("/plain")] == [("hi", ["there"])]
+
+
+def test_when_a_step_fails_the_callback_gets_no_value_and_the_client_an_error_event(callbacks, connect):
+    client = connect(callbacks, "/plain")
+    assert client.emit("join", {"room": "r"}, namespace="/plain", callback=True) is True
+    assert client.emit("join", {}, namespace="/plain", callback=True) == NO_VALUE
+    assert [(item["name"], item["args"][0]["message"]) for item in client.get_received("/plain")] == [
+        ("error", "room.join failed: template '{{ data.room }}': 'dict object' has no attribute 'room'")]
+
+
+def test_an_ack_in_on_error_answers_the_callback_of_a_failed_event(callbacks, connect):
+    client = connect(callbacks, "/answering")
+    assert client.emit("join", {}, namespace="/answering", callback=True) == {
+        "ok": False, "error": "room.join failed: template '{{ data.room }}': 'dict object' has no attribute 'room'"}
+
+
+def test_a_step_plugin_without_options(callbacks, connect, write_config, tmp_path):
+    client = connect(callbacks, "/plain")
+    assert client.emit("greet", namespace="/plain", callback=True) == "hello you"
+    path = write_config(f"""
+        plugins_dir: {tmp_path / 'plugins'}
+        namespaces:
+          /t:
+            events:
+              greet:
+                - hello: {{text: hi}}
+    """)
+    assert problems(path) == [
+        f"{path}:6: namespaces['/t'].events.greet[0].hello.text: unknown option 'text'\n"
+        "  Hint: this plugin takes no options: write its name alone"]

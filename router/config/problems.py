@@ -52,7 +52,10 @@ def problems_from_errors(errors: list[dict], source: ConfigSource, base: tuple,
         hint = _HINTS_BY_TYPE.get(kind)
         if kind == "extra_forbidden":
             message = f"unknown {what} {loc[-1]!r}"
-            hint = suggest(loc[-1], _field_names(model, loc[:-1]))
+            names = _field_names(model, loc[:-1])
+            hint = suggest(loc[-1], names)
+            if not names and what == "option" and len(loc) == 1:
+                hint = "this plugin takes no options: write its name alone"
         elif kind == "missing":
             message = f"missing required {what} {loc[-1]!r}"
             hint = None
