@@ -71,7 +71,7 @@ def misfit(key: str, value: Any, errors: list[dict]) -> str:
     """``text: expected a string, got 42``: what a rendered option should have been."""
     by_location: dict[tuple, list[dict]] = {}
     for error in errors:
-        by_location.setdefault(_location_in(value, error["loc"]), []).append(error)
+        by_location.setdefault(_follow(value, error["loc"])[0], []).append(error)
     parts = []
     for loc, found in by_location.items():
         expected = [_EXPECTED.get(error["type"]) for error in found]
@@ -85,8 +85,9 @@ def misfit(key: str, value: Any, errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def _location_in(value: Any, loc: tuple) -> tuple:
-    """The keys and indexes of ``loc`` that are in ``value``; the rest name union members tried."""
+def _follow(value: Any, loc: tuple) -> tuple[tuple, Any]:
+    """The keys and indexes of a pydantic ``loc`` that are in ``value``, and the value they reach;
+    the other parts name the union members pydantic tried."""
     found = []
     for part in loc:
         if isinstance(value, dict) and part in value:
@@ -96,7 +97,7 @@ def _location_in(value: Any, loc: tuple) -> tuple:
         else:
             continue
         found.append(part)
-    return tuple(found)
+    return tuple(found), value
 
 
 class OptionsCompiler:
@@ -187,14 +188,5 @@ def _excused_by_a_template(error: dict, raw: dict, fields_by_key: dict) -> bool:
     loc = error["loc"]
     if error["type"] in _NOT_ABOUT_THE_VALUE or not loc or loc[0] not in fields_by_key:
         return False
-    value: Any = raw
-    for part in loc:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
-            value = value[part]
-        elif not isinstance(value, (dict, list)):
-            break  # the part names a union member pydantic tried
-        if isinstance(value, str):
-            break
+    value = _follow(raw, loc)[1]
     return isinstance(value, str) and is_template(value)
