@@ -16,6 +16,8 @@ the options as written; what must hold of a rendered value belongs in its type
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Annotated, Any
 
 from pydantic import (
@@ -47,6 +49,9 @@ _EXPECTED = {
 # Errors about the option itself, not its value: a template does not excuse them.
 _NOT_ABOUT_THE_VALUE = ("extra_forbidden", "missing")
 
+_PLAIN = (str, int, float, bool, type(None))
+_UNIONS = (typing.Union, types.UnionType)
+
 # One templated option: its field name, its compiled template, its check (None: typed Any).
 Renderer = tuple[str, Value, "OptionCheck | None"]
 
@@ -54,13 +59,16 @@ Renderer = tuple[str, Value, "OptionCheck | None"]
 class OptionCheck:
     """Validates one rendered option against its declared type, once per message."""
 
-    __slots__ = ("key", "adapter")
+    __slots__ = ("key", "adapter", "as_is")
 
-    def __init__(self, key: str, adapter: TypeAdapter):
+    def __init__(self, key: str, adapter: TypeAdapter, as_is: frozenset[type] = frozenset()):
         self.key = key  # as written in the YAML (a field's alias, if it has one)
         self.adapter = adapter
+        self.as_is = as_is  # types pydantic would return unchanged: no call for them
 
     def __call__(self, value: Any) -> Any:
+        if type(value) in self.as_is:
+            return value
         try:
             return self.adapter.validate_python(value)
         except ValidationError as exc:
@@ -169,7 +177,7 @@ class OptionsCompiler:
             if field.annotation is Any and not field.metadata:
                 self._checks[key] = None  # anything fits
             else:
-                self._checks[key] = OptionCheck(field.alias or name, _adapter(model, field))
+                self._checks[key] = OptionCheck(field.alias or name, _adapter(model, field), _as_is(field))
         return self._checks[key]
 
 
@@ -181,6 +189,18 @@ def _adapter(model: type[BaseModel], field) -> TypeAdapter:
         return TypeAdapter(typed, config=config)
     except PydanticUserError:  # a model or dataclass type brings its own config
         return TypeAdapter(typed)
+
+
+def _as_is(field) -> frozenset[type]:
+    """For ``str``, ``int``, ``float``, ``bool`` (or one of them ``| None``) without constraints,
+    the types a value of which pydantic returns as it is; else none."""
+    if field.metadata:
+        return frozenset()
+    members = typing.get_args(field.annotation) if typing.get_origin(field.annotation) in _UNIONS \
+        else (field.annotation,)
+    if all(member in _PLAIN for member in members):
+        return frozenset(members)
+    return frozenset()
 
 
 def _excused_by_a_template(error: dict, raw: dict, fields_by_key: dict) -> bool:
