@@ -200,6 +200,30 @@ def test_options_written_without_a_template_are_still_checked_at_startup(write_c
                        "  Hint: did you mean 'times'?")
 
 
+
+def test_a_file_option_cannot_be_a_template(write_config, tmp_path):
+    write(tmp_path / "plugins" / "keyed.py", """
+        from router import ConfigFile, Options, step
+
+        class KeyedOptions(Options):
+            key: ConfigFile
+
+        @step("keyed", KeyedOptions)
+        def keyed(ctx, options):
+            ctx.set_ack(options.key.text)
+    """)
+    path = write_config(f"""
+        plugins_dir: {tmp_path / 'plugins'}
+        namespaces:
+          /t:
+            events:
+              k:
+                - keyed: {{key: "{{{{ data.file }}}}"}}
+    """)
+    assert problems(path) == [
+        f"{path}:6: namespaces['/t'].events.k[0].keyed.key: file '{{{{ data.file }}}}' not found "
+        f"(relative paths start from the config file's directory, {tmp_path})"]
+
 # -- 3. every path in a config is relative to the config file's directory ----------------------
 
 SHIPPED_CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.name.endswith(".test.yaml"))

@@ -46,8 +46,9 @@ _EXPECTED = {
     "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
     "none_required": "null",
 }
-# Errors about the option itself, not its value: a template does not excuse them.
-_NOT_ABOUT_THE_VALUE = ("extra_forbidden", "missing")
+# A template excuses an error about its value's type, not these: the option itself is wrong, or a
+# validator of the plugin (or a file option's reader) refused the text as written.
+_NOT_EXCUSED = ("extra_forbidden", "missing", "value_error", "assertion_error")
 
 _PLAIN = (str, int, float, bool, type(None))
 _UNIONS = (typing.Union, types.UnionType)
@@ -206,7 +207,7 @@ def _as_is(field) -> frozenset[type]:
 def _excused_by_a_template(error: dict, raw: dict, fields_by_key: dict) -> bool:
     """True when the error is about a value written as a template: checked once rendered."""
     loc = error["loc"]
-    if error["type"] in _NOT_ABOUT_THE_VALUE or not loc or loc[0] not in fields_by_key:
+    if error["type"] in _NOT_EXCUSED or not loc or loc[0] not in fields_by_key:
         return False
     value = _follow(raw, loc)[1]
     return isinstance(value, str) and is_template(value)
