@@ -224,6 +224,28 @@ def test_a_file_option_cannot_be_a_template(write_config, tmp_path):
         f"{path}:6: namespaces['/t'].events.k[0].keyed.key: file '{{{{ data.file }}}}' not found "
         f"(relative paths start from the config file's directory, {tmp_path})"]
 
+
+def test_the_editor_schema_accepts_a_template_for_any_step_option(tmp_path):
+    import jsonschema
+    import yaml
+
+    from router.compile.load import build_registry
+    from router.compile.schema import config_schema
+    from router.config.source import ConfigSource
+
+    write(tmp_path / "plugins" / "repeat.py", REPEAT_PLUGIN)
+    registry = build_registry(ConfigSource(file="<schema>", data={}), str(tmp_path / "plugins"))
+    validator = jsonschema.Draft202012Validator(config_schema(registry))
+
+    def errors(options: str) -> list[str]:
+        document = yaml.safe_load(f"namespaces: {{/t: {{events: {{e: [{options}]}}}}}}")
+        return [error.message for error in validator.iter_errors(document)]
+
+    assert errors('repeat: {text: "{{ data }}", times: "{{ data.n }}"}') == []
+    assert errors('broadcast: {include_self: "{{ data.me }}"}') == []
+    assert errors("repeat: {text: hi, times: three}")
+    assert errors("broadcast: {include_self: maybe}")
+
 # -- 3. every path in a config is relative to the config file's directory ----------------------
 
 SHIPPED_CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.name.endswith(".test.yaml"))
