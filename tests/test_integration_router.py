@@ -22,9 +22,11 @@ def free_port() -> int:
 
 @pytest.fixture
 def chat_server(router_process, tmp_path):
-    """configs/chat.yaml as shipped, with its CORS origin moved to the port it gets."""
+    """configs/chat.yaml as shipped, with its CORS origin moved to the port it gets (and its
+    plugins_dir, relative to configs/, made absolute for the copy)."""
     port = free_port()
     text = (ROOT / "configs" / "chat.yaml").read_text().replace("5000", str(port))
+    text = text.replace("plugins_dir: ../plugins ", f"plugins_dir: {ROOT / 'plugins'} ")
     path = tmp_path / "chat.yaml"
     path.write_text(text)
     return router_process(path, "--port", str(port))

@@ -84,5 +84,8 @@ def test_json_logs_carry_sid_namespace_and_event(write_config, router_process):
     refused = next(e for e in mine if e["message"].startswith("refused "))
     assert refused["namespace"] == "/chat" and "reason=invalid token" in refused["message"]
     assert any(e["message"].startswith("SIGTERM: shutting down") for e in mine)
-    # every line of the process is JSON, not only ours
-    assert all(line.startswith("{") for line in router.logs().splitlines()[1:] if line.strip())
+    # every line of the process is JSON, not only ours, after the two startup lines of stdout
+    # ("listening on", then the Socket.IO URL; nothing else is on in this config)
+    lines = router.logs().splitlines()
+    assert lines[0].startswith("socketio-router listening on ") and lines[1].startswith("  Socket.IO ")
+    assert all(line.startswith("{") for line in lines[2:] if line.strip())

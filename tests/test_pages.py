@@ -19,6 +19,7 @@ from router.compile.pages import REDACTED, is_loopback
 from tests.support.router_process import ROOT, run_cli
 
 DEMO_YAML = (ROOT / "configs" / "demo.yaml").read_text()
+CHAT_FILE = str(ROOT / "configs" / "chat.yaml")  # its plugins_dir is relative to it
 CHAT_YAML = (ROOT / "configs" / "chat.yaml").read_text()
 BUNDLE = ROOT / "router" / "http" / "static" / "socket.io.min.js"
 
@@ -185,7 +186,8 @@ def test_loopback_hosts(host, loopback):
 def test_console_shows_the_routing_table_without_secrets(build_router):
     text = with_server_keys(CHAT_YAML, console="true").replace(
         "shout: broadcast", 'shout: {broadcast: {data: {motd: "${CHAT_MOTD}", by: console}}}')
-    router = build_router(text, environ={"CHAT_TOKEN": "s3cret-token", "CHAT_MOTD": "hush-hush"})
+    router = build_router(text, environ={"CHAT_TOKEN": "s3cret-token", "CHAT_MOTD": "hush-hush"},
+                          filename=CHAT_FILE)
     response = router.app.test_client().get("/console")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -258,7 +260,7 @@ def keyed_console(build_router):
     def build(key=API_KEY, secret="fixed-secret"):
         text = with_server_keys(CHAT_YAML, console="true", api_key='"${ROUTER_API_KEY}"',
                                 secret_key=secret)
-        return build_router(text, environ={"ROUTER_API_KEY": key})
+        return build_router(text, environ={"ROUTER_API_KEY": key}, filename=CHAT_FILE)
     return build
 
 
@@ -344,11 +346,11 @@ def handshake(client, origin: str, host: str = "127.0.0.1:5000"):
 
 def test_own_pages_may_connect_despite_a_cors_list(build_router):
     """configs/chat.yaml lists http://127.0.0.1:5000; its own console on another port still connects."""
-    client = build_router(with_server_keys(CHAT_YAML, console="true")).app.test_client()
+    client = build_router(with_server_keys(CHAT_YAML, console="true"), filename=CHAT_FILE).app.test_client()
     assert handshake(client, "http://127.0.0.1:5000").status_code == 200
     assert handshake(client, "http://127.0.0.1:5123", host="127.0.0.1:5123").status_code == 200
     refused = handshake(client, "http://evil.example", host="127.0.0.1:5123")
     assert refused.status_code == 400 and b"Not an accepted origin" in refused.get_data()
     # Without a page the list is exactly what the config says.
-    plain = build_router(CHAT_YAML).app.test_client()
+    plain = build_router(CHAT_YAML, filename=CHAT_FILE).app.test_client()
     assert handshake(plain, "http://127.0.0.1:5123", host="127.0.0.1:5123").status_code == 400

@@ -71,7 +71,9 @@ def config_models() -> dict[str, type[BaseModel]]:
 
 def nested_models(model: type[BaseModel], seen: set | None = None) -> set[type[BaseModel]]:
     """``model`` and every model its fields hold, however deep (the config file's sections)."""
-    from router.config.models import StepSpec  # a step as written; its options are the plugin's
+    from router.config.models import (
+        StepSpec,  # a step as written; its options are the plugin's
+    )
 
     seen = set() if seen is None else seen
     if model in seen or model is StepSpec:

@@ -8,7 +8,9 @@ monkey-patches for eventlet or gevent before Flask, pydantic or a plugin loads.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import os
 import sys
 import warnings
 
@@ -22,10 +24,28 @@ COMMANDS = ("serve", "check", "schema", "test", "emit")
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def program_name() -> str:
+    """The name the user typed: ``router.py`` or ``socketio-router`` (the installed script)."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name and name != "-c" else "socketio-router"  # -c: a --reload child
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("socketio-router")
+    except PackageNotFoundError:  # run from a clone that was never installed
+        return "(version unknown: the package is not installed)"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    prog = prog or program_name()
+    command_line = f"python {prog}" if prog.endswith(".py") else prog
     parser = argparse.ArgumentParser(
-        prog="router.py", description="A YAML-configured Socket.IO server on Flask-SocketIO.",
-        epilog="Without a command, serve: python router.py --config configs/chat.yaml")
+        prog=prog, description="A YAML-configured Socket.IO server on Flask-SocketIO.",
+        epilog=f"Without a command, serve: {command_line} --config configs/chat.yaml")
+    parser.add_argument("--version", action="version", version=f"socketio-router {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve the config (the default command)")
     serve.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
@@ -56,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+    parser = build_parser()
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        parser.error(unknown_command(argv[0]))
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         argv = ["serve"] + argv
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         if args.command == "check":
             from router.cli.check import check
@@ -88,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def unknown_command(word: str) -> str:
+    """Why ``word`` is not a command, and which commands there are."""
+    if word.endswith((".yaml", ".yml")):
+        advice = f"to serve a file, write --config {word}."
+    else:
+        close = difflib.get_close_matches(word, COMMANDS, n=1)
+        advice = f"did you mean {close[0]!r}?" if close else ""
+    return " ".join(filter(None, [f"unknown command {word!r};" if advice else f"unknown command {word!r}.",
+                                  advice, "The commands are: " + ", ".join(COMMANDS)]))
+
+
 def serve(args) -> int:
     from router.config.source import read_config_file
 
@@ -111,8 +145,10 @@ def serve(args) -> int:
     router = create_app(compiled)
 
     def ready(host: str, port: int) -> None:
-        print(f"socketio-router listening on http://{host}:{port} "
-              f"(async_mode={router.socketio.async_mode}, config={args.config})", flush=True)
+        from router.cli.announce import startup_lines
+
+        lines = startup_lines(compiled, host, port, router.socketio.async_mode, args.config)
+        print("\n".join(lines), flush=True)
 
     from router.cli.reload import inherited_socket
 

@@ -45,7 +45,7 @@ def watched_files(config: str) -> dict[str, tuple[int, int]]:
     """The config file and every ``*.py`` of its plugins directory, with (mtime, size)."""
     paths = [config]
     plugins_dir = _plugins_dir(config)
-    if plugins_dir and os.path.isdir(plugins_dir):
+    if os.path.isdir(plugins_dir):
         paths += sorted(str(p) for p in Path(plugins_dir).glob("*.py"))
     snapshot = {}
     for path in paths:
@@ -57,15 +57,15 @@ def watched_files(config: str) -> dict[str, tuple[int, int]]:
     return snapshot
 
 
-def _plugins_dir(config: str) -> str | None:
-    from router.compile.load import DEFAULT_PLUGINS_DIR
-    from router.config.source import read_config_file
+def _plugins_dir(config: str) -> str:
+    from router.compile.load import plugins_directory
+    from router.config.source import ConfigSource, read_config_file
 
     try:
         source = read_config_file(config)
-    except StartupError:
-        return DEFAULT_PLUGINS_DIR  # the child will report the error; keep watching the usual place
-    return source.raw("plugins_dir", str) or DEFAULT_PLUGINS_DIR
+    except StartupError:  # the child will report the error; keep watching the usual place
+        source = ConfigSource(file=config, data={})
+    return plugins_directory(source, source.raw("plugins_dir", str))
 
 
 class Child:
@@ -147,8 +147,7 @@ def supervise(args) -> int:
     child = Child(args, sock)
     if not child.wait_ready(START_TIMEOUT):
         return child.stop()
-    # The first look comes before saying so: an edit made right after the message is a change.
-    snapshot = watched_files(args.config)
+    snapshot = watched_files(args.config)  # before saying so: an edit after the message counts
     _say(f"watching {args.config} and its plugins directory")
     while not stopping.wait(POLL_INTERVAL):
         if child.process.poll() is not None:

@@ -56,7 +56,12 @@ from pydantic import (
     model_validator,
 )
 
-from router.builtins.backend_client import Answer, Unreachable, json_body, using_transport
+from router.builtins.backend_client import (
+    Answer,
+    Unreachable,
+    json_body,
+    using_transport,
+)
 from router.config.models import check_data_or_args
 from router.config.problems import problems_from_validation
 from router.config.source import ConfigSource, read_config_file
@@ -180,7 +185,8 @@ class ScenarioFile(StrictModel):
 
 def load_scenarios(filename: str) -> tuple[ScenarioFile, ConfigSource]:
     """Read and validate a scenario file; every problem is a :class:`StartupError`."""
-    source = read_config_file(filename)
+    source = read_config_file(filename, kind="scenario file",
+                              example="pass the path of a .test.yaml file, e.g. configs/chat.test.yaml")
     if not isinstance(source.data, dict):
         raise StartupError(source.problem((), "a scenario file is a mapping with config: and scenarios:"))
     try:

@@ -10,17 +10,13 @@ router/compile/load.py), each ``check(compiled, engine) -> problems``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from pydantic import BaseModel, ValidationError
 
+from router.compile.options import OptionsCompiler, Renderer
 from router.compile.policies import NamespacePolicy, compile_policies
-from router.compile.templates import (
-    ERROR_NAMES,
-    EVENT_NAMES,
-    TemplateEngine,
-    TemplateProblem,
-)
+from router.compile.templates import ERROR_NAMES, EVENT_NAMES, TemplateEngine
 from router.config.models import (
     DEFAULT_ON_ERROR,
     NamespaceConfig,
@@ -39,22 +35,27 @@ class CompiledStep:
 
     __slots__ = ("plugin", "handler", "options", "renderers", "label", "path")
 
-    def __init__(self, plugin: PluginSpec, options: BaseModel, renderers: dict, label: str,
-                 path: tuple = ()):
+    def __init__(self, plugin: PluginSpec, options: BaseModel, renderers: tuple[Renderer, ...],
+                 label: str, path: tuple = ()):
         self.plugin = plugin
         self.handler = plugin.handler
         self.options = options
-        self.renderers = renderers  # field name -> compiled template Value
+        self.renderers = renderers  # (field name, compiled template, its type check or None)
         self.label = label          # "step 2 (room.join)", for errors and logs
         self.path = path            # where it stands in the file: ("namespaces", "/chat", ...)
 
     def render_options(self, context: dict) -> BaseModel:
-        """The options for one message. A copy: private attributes (the step's own state,
-        see router/plugin_api.py) are the same objects as the compiled options'."""
+        """The options for one message, each template rendered and checked (a misfit is a
+        StepError). A shallow copy: private attributes (the step's own state, see
+        router/plugin_api.py) and static options are the same objects as the compiled ones'."""
         if not self.renderers:
             return self.options
-        rendered = {name: value.render(context) for name, value in self.renderers.items()}
-        return self.options.model_copy(update=rendered)
+        options = self.options.__copy__()  # shallow: the static options are shared, as written
+        values = options.__dict__
+        for name, template, check in self.renderers:
+            rendered = template.render(context)
+            values[name] = rendered if check is None else check(rendered)
+        return options
 
 
 @dataclass
@@ -143,6 +144,7 @@ class _Compiler:
         self.registry = registry
         self.read_file = read_file
         self.engine = TemplateEngine()
+        self.options = OptionsCompiler(self.engine, source)
         self.problems: list[Problem] = []
 
     def namespace(self, name: str, namespace: NamespaceConfig, path: tuple) -> CompiledNamespace:
@@ -185,7 +187,9 @@ class _Compiler:
                     self.problems.append(self.source.problem(
                         step_path, f"a callback is answered once; this event has {both}",
                         hint="keep one of them (use args: [a, b] to send several values)"))
-            options, renderers = self._options(plugin, spec.options, step_path + (spec.plugin,), names)
+            options, renderers = self.options.compile(plugin.options, spec.options,
+                                                      step_path + (spec.plugin,), names, self.problems,
+                                                      context=self._context(step_path))
             names = names | plugin.provides  # what it sets, the steps after it may use
             if options is not None:
                 compiled.append(CompiledStep(plugin, options, renderers, f"step {index + 1} ({spec.plugin})",
@@ -200,33 +204,20 @@ class _Compiler:
         if plugin is None:
             self._unknown_plugin(spec.plugin, path, AUTH_RULE)
             return AuthCheck(name=spec.plugin)
-        options, renderers = self._options(plugin, spec.options, path + (spec.plugin,), frozenset())
+        try:  # auth rule options are not templates
+            options = plugin.options.model_validate(spec.options, context=self._context(path))
+        except ValidationError as exc:
+            self.problems.extend(problems_from_validation(exc, self.source, path + (spec.plugin,),
+                                                          plugin.options, what="option"))
+            options = None
         return AuthCheck(name=spec.plugin, plugin=plugin, options=options, path=path)
 
-    def _options(self, plugin: PluginSpec, raw: dict[str, Any], path: tuple,
-                 names: frozenset) -> tuple[BaseModel | None, dict]:
-        context = {CONFIG_PATH: path[:-1]}  # the step's path; the last part is the plugin's name
+    def _context(self, path: tuple) -> dict:
+        """What options validators see: the step's place in the file, and the loader's file reader."""
+        context = {CONFIG_PATH: path}
         if self.read_file is not None:
             context[FILE_READER] = self.read_file
-        try:
-            options = plugin.options.model_validate(raw, context=context)
-        except ValidationError as exc:
-            self.problems.extend(problems_from_validation(exc, self.source, path, plugin.options,
-                                                          what="option"))
-            return None, {}
-        renderers = {}
-        if not names:  # auth rule options are not templates
-            return options, renderers
-        fields_by_key = {(f.alias or n): n for n, f in plugin.options.model_fields.items()}
-        for key, value in raw.items():
-            try:
-                compiled = self.engine.compile(value, names)
-            except TemplateProblem as exc:
-                self.problems.append(self.source.problem(path + (key,) + exc.path, str(exc), exc.hint))
-                continue
-            if not compiled.static:
-                renderers[fields_by_key.get(key, key)] = compiled
-        return options, renderers
+        return context
 
     def _unknown_plugin(self, name: str, path: tuple, kind: str) -> None:
         known = self.registry.names(kind)

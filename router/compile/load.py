@@ -5,6 +5,7 @@ This is the only place that touches the file system and the environment for a co
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Mapping
 
@@ -53,22 +54,36 @@ def load_source(source: ConfigSource, overrides: dict | None = None) -> Compiled
         config = RouterConfig.model_validate(data)
     except ValidationError as exc:
         raise StartupError(problems_from_validation(exc, source, (), RouterConfig)) from None
-    return compile_router(config, source, registry, read_file=read_named_file, checks=FEATURE_CHECKS)
+    return compile_router(config, source, registry, read_file=functools.partial(read_named_file, source),
+                          checks=FEATURE_CHECKS)
 
 
-def read_named_file(path: str) -> FileText:
-    """A file a plugin option names (a key file), read once at startup.
+def read_named_file(source: ConfigSource, path: str) -> FileText:
+    """A file a plugin option of ``source`` names (a key file), read once at startup.
 
-    Relative paths start from the working directory, as for plugins_dir. A
-    ValueError becomes a problem located at the option that names the file.
+    A relative path starts from the config file's directory, as every path in a
+    config does. A ValueError becomes a problem located at the option that names the file.
     """
+    absolute = source.resolve(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            return FileText(os.path.abspath(path), handle.read())
+        with open(absolute, encoding="utf-8") as handle:
+            return FileText(absolute, handle.read())
     except FileNotFoundError:
-        raise ValueError(f"file {path!r} not found (relative paths start from {os.getcwd()})") from None
+        raise ValueError(f"file {path!r} not found ({relative_paths(source)})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read {path!r}: {exc}") from None
+
+
+def relative_paths(source: ConfigSource) -> str:
+    """Where a relative path of ``source`` starts, for messages about a path not found."""
+    if source.file.startswith("<"):
+        return f"relative paths start from the working directory, {source.directory}"
+    return f"relative paths start from the config file's directory, {source.directory}"
+
+
+def plugins_directory(source: ConfigSource, written=None) -> str:
+    """The plugins directory of ``source``: ``written`` (its plugins_dir), else plugins/ beside it."""
+    return source.resolve(written if isinstance(written, str) else DEFAULT_PLUGINS_DIR)
 
 
 def build_registry(source: ConfigSource, plugins_dir) -> Registry:
@@ -77,16 +92,16 @@ def build_registry(source: ConfigSource, plugins_dir) -> Registry:
     for module in BUILTIN_MODULES:
         registry.register_module(module)
     registry.load_entry_points()
+    directory = plugins_directory(source, plugins_dir)
     if plugins_dir is None:
-        if os.path.isdir(DEFAULT_PLUGINS_DIR):
-            registry.load_directory(DEFAULT_PLUGINS_DIR)
+        if os.path.isdir(directory):
+            registry.load_directory(directory)
     elif not isinstance(plugins_dir, str):
         raise StartupError(source.problem(("plugins_dir",), "plugins_dir must be a path"))
-    elif not os.path.isdir(plugins_dir):
+    elif not os.path.isdir(directory):
         raise StartupError(source.problem(
-            ("plugins_dir",), f"plugins directory {plugins_dir!r} does not exist "
-                              f"(relative paths start from {os.getcwd()})",
+            ("plugins_dir",), f"plugins directory {plugins_dir!r} does not exist ({relative_paths(source)})",
             hint="create it, or fix the path"))
     else:
-        registry.load_directory(plugins_dir)
+        registry.load_directory(directory)
     return registry

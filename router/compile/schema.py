@@ -5,7 +5,8 @@ and each plugin's options model), so an editor's completion and checks cannot
 drift from what ``check`` accepts. A step is a ``oneOf`` of one-key objects, one
 per step plugin (``room.join: {room: ...}``), or a bare name for plugins whose
 options are all optional. Non-string values may also be written as ``${ENV}``
-references, which the loader resolves before validating.
+references, which the loader resolves before validating, and a step's options as
+templates, which are checked once rendered.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ REF = "#/$defs/{model}"
 STEP_SPEC_REF = REF.format(model="StepSpec")
 ENV_REFERENCE = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}",
                  "description": "an ${ENV} reference, resolved when the file is read"}
+TEMPLATE = {"type": "string", "pattern": r"\{\{|\{%|\{#",
+            "description": "a template: rendered per message, then checked against the option's type"}
 # Keys whose value is a list of auth rules rather than steps.
 AUTH_KEYS = frozenset({"auth"})
 
@@ -59,6 +62,7 @@ def config_schema(registry: Registry) -> dict:
 
     schema = {"$schema": SCHEMA_DIALECT, "title": "socketio-router config", **root, "$defs": defs}
     schema = _rewrite(schema, None)
+    _templates_for_any_type(schema["$defs"], steps, rules, refs)
     _namespace_rules(schema, schema["$defs"])
     return schema
 
@@ -108,6 +112,20 @@ def _rewrite(node: Any, key: str | None) -> Any:
 
 def _scalar_but_not_free_string(node: dict) -> bool:
     return node.get("type") in ("integer", "number", "boolean") or "enum" in node or "const" in node
+
+
+def _templates_for_any_type(defs: dict, steps: list[PluginSpec], rules: list[PluginSpec], refs: dict) -> None:
+    """A step option may be a template whatever its type (router/compile/options.py); an auth
+    rule's options are not templates."""
+    rule_models = {spec.options for spec in rules}
+    for spec in steps:
+        if spec.options in rule_models:
+            continue
+        model = defs.get(refs[(spec.options, "validation")]["$ref"].rsplit("/", 1)[1], {})
+        properties = model.get("properties", {})
+        for name, option in properties.items():
+            if option.get("type") != "string" or "enum" in option or "pattern" in option:
+                properties[name] = {"anyOf": [option, TEMPLATE]}
 
 
 def _namespace_rules(schema: dict, defs: dict) -> None:

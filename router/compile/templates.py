@@ -14,6 +14,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from router.compile.template_paths import fast_expression, fast_text
+from router.config.problems import suggest
 from router.errors import StepError
 
 # The names a template may use. `error` (the message) and `failure` (the whole error payload)
@@ -147,7 +148,7 @@ class TemplateEngine:
         return Value(value)
 
     def _compile_string(self, text: str, allowed: frozenset, path: tuple) -> Value:
-        if "{{" not in text and "{%" not in text and "{#" not in text:
+        if not is_template(text):
             return Value(text)
         compiled = self._compiled.get((text, allowed))
         if compiled is None:
@@ -161,7 +162,12 @@ class TemplateEngine:
             raise TemplateProblem(f"template syntax error in {text!r}: {exc}", path,
                                   hint="Jinja2 syntax: {{ data.field }}, {{ x | default('y') }}, "
                                        "{% if ... %}...{% endif %}") from None
-        unknown = sorted(meta.find_undeclared_variables(tree) - allowed)
+        # Before find_undeclared_variables: its code generator stops at an unknown filter.
+        self._check_filters_and_tests(text, tree, path)
+        try:
+            unknown = sorted(meta.find_undeclared_variables(tree) - allowed)
+        except TemplateError as exc:  # whatever else Jinja's code generator refuses
+            raise TemplateProblem(f"template {text!r}: {exc}", path) from None
         if unknown:
             names = ", ".join(sorted(allowed))
             raise TemplateProblem(f"template {text!r} uses unknown variable {unknown[0]!r}", path,
@@ -178,6 +184,22 @@ class TemplateEngine:
 
             return fast_expression(text, tree, expression)
         return fast_text(text, tree, lambda: _Text(text, self.env.from_string(tree)))
+
+    def _check_filters_and_tests(self, text: str, tree: nodes.Template, path: tuple) -> None:
+        """Every filter and test the template names exists; Jinja would say so at the first
+        message (a test inside ``{% if %}``), or only when the fast path falls back to it."""
+        for kind, node_type, known in (("filter", nodes.Filter, self.env.filters),
+                                       ("test", nodes.Test, self.env.tests)):
+            for node in tree.find_all(node_type):
+                if node.name not in known:
+                    hint = suggest(node.name, sorted(known), listing=f"the {kind}s are")
+                    raise TemplateProblem(f"template {text!r} uses unknown {kind} {node.name!r}",
+                                          path, hint=hint)
+
+
+def is_template(text: str) -> bool:
+    """Whether a string of the config is a template (else it is taken as written)."""
+    return "{{" in text or "{%" in text or "{#" in text
 
 
 def _is_single_expression(tree: nodes.Template) -> bool:

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -69,7 +70,7 @@ def _parse_step(value: Any, *, allow_group: bool = False) -> Any:
         if allow_group and name == "any":
             if not isinstance(options, list) or not options:
                 raise ValueError("`any:` takes a non-empty list of rules, one of which must pass")
-            return StepSpec(plugin="any", group=[_parse_step(rule, allow_group=True) for rule in options])
+            return StepSpec(plugin="any", group=_as_step_list(options, allow_group=True, at=("any",)))
         if options is None:
             options = {}
         if not isinstance(options, dict):
@@ -84,12 +85,26 @@ def _parse_step(value: Any, *, allow_group: bool = False) -> Any:
                      f"got {type(value).__name__} {value!r}")
 
 
-def _as_step_list(value: Any, *, allow_group: bool = False) -> Any:
+def _as_step_list(value: Any, *, allow_group: bool = False, at: tuple = ()) -> Any:
+    """The steps of a list (or the one step written alone); a bad step's error is located at its
+    own item (``at`` + its index), so the message names its line, not the list's."""
     if value is None:
         return []
-    if not isinstance(value, list):
-        value = [value]
-    return [_parse_step(item, allow_group=allow_group) for item in value]
+    alone = not isinstance(value, list)
+    steps, errors = [], []
+    for index, item in enumerate([value] if alone else value):
+        where = at if alone else at + (index,)
+        try:
+            steps.append(_parse_step(item, allow_group=allow_group))
+        except ValidationError as exc:  # from an `any:` group inside: already located within it
+            errors += [{"type": e["type"], "loc": where + e["loc"], "input": e["input"], "ctx": e.get("ctx", {})}
+                       for e in exc.errors()]
+        except ValueError as exc:
+            errors.append({"type": "value_error", "loc": where, "input": item, "ctx": {"error": exc}})
+    if errors:
+        # pydantic prefixes a ValidationError raised in a validator with the validator's location.
+        raise ValidationError.from_exception_data("steps", errors)
+    return steps
 
 
 Steps = Annotated[list[StepSpec], BeforeValidator(_as_step_list)]
@@ -102,7 +117,8 @@ EVENT_KEYS = ("steps", "rate", "schema", "max_payload_bytes", "rooms")
 def _event_form(value: Any) -> Any:
     """The short forms (a list of steps, or one step) become ``{steps: ...}``.
 
-    Short forms are parsed here so their errors keep the event's own location.
+    Short forms are parsed here so their errors keep the location written: the step's own
+    item, or the event's when its one step stands alone.
     """
     if isinstance(value, dict) and set(value) & set(EVENT_KEYS):
         return value

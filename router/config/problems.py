@@ -23,22 +23,28 @@ _HINTS_BY_TYPE = {
 }
 
 
-def suggest(name: str, choices: list[str]) -> str | None:
-    """``did you mean 'x'?`` for a misspelt name, else the list of valid names."""
+def suggest(name: str, choices: list[str], listing: str = "valid names here") -> str | None:
+    """``did you mean 'x'?`` for a misspelt name, else ``listing: `` and the valid names."""
     close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
     if close:
         return f"did you mean {close[0]!r}?"
     if choices:
-        return "valid names here: " + ", ".join(choices)
+        return f"{listing}: " + ", ".join(choices)
     return None
 
 
 def problems_from_validation(exc: ValidationError, source: ConfigSource, base: tuple,
                              model: type[BaseModel] | None = None, what: str = "key") -> list[Problem]:
     """One problem per pydantic error, located at ``base`` + the error's location."""
+    return problems_from_errors(exc.errors(), source, base, model, what)
+
+
+def problems_from_errors(errors: list[dict], source: ConfigSource, base: tuple,
+                         model: type[BaseModel] | None = None, what: str = "key") -> list[Problem]:
+    """:func:`problems_from_validation` for some of a ValidationError's ``errors()``."""
     problems = []
-    for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    for error in errors:
+        loc = written_location(error["loc"])
         kind = error["type"]
         message = error["msg"]
         if message.startswith("Value error, "):
@@ -46,7 +52,10 @@ def problems_from_validation(exc: ValidationError, source: ConfigSource, base: t
         hint = _HINTS_BY_TYPE.get(kind)
         if kind == "extra_forbidden":
             message = f"unknown {what} {loc[-1]!r}"
-            hint = suggest(loc[-1], _field_names(model, loc[:-1]))
+            names = _field_names(model, loc[:-1])
+            hint = suggest(loc[-1], names)
+            if not names and what == "option" and len(loc) == 1:
+                hint = "this plugin takes no options: write its name alone"
         elif kind == "missing":
             message = f"missing required {what} {loc[-1]!r}"
             hint = None
@@ -54,6 +63,11 @@ def problems_from_validation(exc: ValidationError, source: ConfigSource, base: t
             message = f"{message} (got {shown(error['input'])})"
         problems.append(source.problem(base + loc, message, hint))
     return problems
+
+
+def written_location(loc: tuple) -> tuple:
+    """A pydantic error's location as the YAML has it: without the union members tried."""
+    return tuple(part for part in loc if not _is_union_tag(part))
 
 
 def _is_union_tag(part: Any) -> bool:

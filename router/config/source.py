@@ -39,6 +39,18 @@ class ConfigSource:
             path = path[:-1]
         return self.lines.get((), None)
 
+    @property
+    def directory(self) -> str:
+        """Where the config's relative paths start: the directory of its file (the working
+        directory for text that came from no file, such as ``<string>``)."""
+        if self.file.startswith("<"):
+            return os.getcwd()
+        return os.path.dirname(os.path.abspath(self.file))
+
+    def resolve(self, path: str) -> str:
+        """A path written in the config, made absolute from :attr:`directory`."""
+        return os.path.normpath(os.path.join(self.directory, path))
+
     def raw(self, key: str, kind: type = dict) -> Any:
         """A top-level value as written, before validation; None unless it is a ``kind``.
 
@@ -53,16 +65,21 @@ class ConfigSource:
                        path=format_path(tuple(path)) or None, hint=hint)
 
 
-def read_config_file(filename: str, environ: Mapping[str, str] | None = None) -> ConfigSource:
-    """Read and parse ``filename``; every failure is a :class:`StartupError`."""
+def read_config_file(filename: str, environ: Mapping[str, str] | None = None, *,
+                     kind: str = "config file",
+                     example: str = "pass the path of a YAML file, e.g. --config configs/chat.yaml",
+                     ) -> ConfigSource:
+    """Read and parse ``filename``; every failure is a :class:`StartupError`.
+
+    ``kind`` and ``example`` word a missing file (a scenario file is not a config file).
+    """
     try:
         with open(filename, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
-        raise StartupError(Problem(f"config file not found", file=filename,
-                                   hint="pass the path of a YAML file, e.g. --config configs/chat.yaml")) from None
+        raise StartupError(Problem(f"{kind} not found", file=filename, hint=example)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise StartupError(Problem(f"cannot read the config file: {exc}", file=filename)) from None
+        raise StartupError(Problem(f"cannot read the {kind}: {exc}", file=filename)) from None
     return parse_config_text(text, filename, environ)
 
 
@@ -108,10 +125,23 @@ def _compose_fast(text: str):
         loader.dispose()
 
 
+# What each opening character is closed with, and how to write its content without one.
+_CLOSERS = {"[": ("]", ", or write the list one item per line (- item)"),
+            "{": ("}", ", or write the mapping one key per line (key: value)"),
+            '"': ('"', ""), "'": ("'", "")}
+
+
 def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str, text: str) -> Problem:
+    message = "YAML syntax error: " + " ".join(filter(None, [exc.context, exc.problem]))
+    unclosed = _unclosed(exc, text)
+    if unclosed:  # the line to fix is where it opened, not where the parser gave up
+        opener, line, column = unclosed
+        closer, otherwise = _CLOSERS[opener]
+        return Problem(message=f"{message} on line {exc.problem_mark.line + 1}; the {opener!r} on "
+                               f"line {line} (column {column}) is never closed",
+                       file=filename, line=line, hint=f"close it with {closer!r} on line {line}{otherwise}")
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
-    message = "YAML syntax error: " + " ".join(filter(None, [exc.context, exc.problem]))
     hint = "check the indentation and quoting around this line"
     if "\t" in text and ("tab" in (exc.problem or "") or "found character" in (exc.problem or "")):
         hint = "YAML does not allow tabs for indentation; use spaces"
@@ -120,6 +150,19 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str, text: str) -> Prob
     elif exc.problem and "found character '%'" in exc.problem:
         hint = _TEMPLATE_QUOTE_HINT
     return Problem(message=message, file=filename, line=line, hint=hint)
+
+
+def _unclosed(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int] | None:
+    """``("[", line, column)`` when the error is a ``[``, ``{`` or quote left open on an earlier
+    line (the parser's context mark points at it), else None."""
+    start, end = exc.context_mark, exc.problem_mark
+    if start is None or end is None or start.line >= end.line:
+        return None
+    lines = text.splitlines()
+    if start.line >= len(lines) or start.column >= len(lines[start.line]):
+        return None
+    opener = lines[start.line][start.column]
+    return (opener, start.line + 1, start.column + 1) if opener in _CLOSERS else None
 
 
 class _Builder:

@@ -93,8 +93,7 @@ def publish_api(socketio, compiled) -> flask.Blueprint:
 
     @guarded
     def emit(body: dict):
-        request = _validate(EmitRequest, body)
-        _check_namespace(request.namespace, namespaces)
+        request = _validate(EmitRequest, body, namespaces)
         try:
             send(socketio, request)
         except (TypeError, ValueError) as exc:  # the JSON encoder; JSON in, so only a custom json module
@@ -105,8 +104,7 @@ def publish_api(socketio, compiled) -> flask.Blueprint:
 
     @guarded
     def disconnect(body: dict):
-        request = _validate(DisconnectRequest, body)
-        _check_namespace(request.namespace, namespaces)
+        request = _validate(DisconnectRequest, body, namespaces)
         # Disconnects here, or asks the other processes through the message queue.
         socketio.server.disconnect(request.sid, namespace=request.namespace)
         log.info("publish API: disconnect %s from %s", request.sid, request.namespace)
@@ -154,17 +152,22 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _validate(model: type[BaseModel], body: dict):
+def _validate(model: type[BaseModel], body: dict, namespaces: list[str]):
+    """The request, or one 400 listing every problem of the body, the namespace served included."""
     try:
-        return model.model_validate(body)
+        request, problems = model.model_validate(body), []
     except ValidationError as exc:
-        problems = field_problems(exc)
-        summary = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"]
-                            for p in problems)
-        raise ApiError(400, f"invalid request: {summary}", problems) from None
-
-
-def _check_namespace(namespace: str, namespaces: list[str]) -> None:
-    problem = namespace_problem(namespace, namespaces)
-    if problem:
-        raise ApiError(400, problem, [{"field": "namespace", "message": problem}])
+        request, problems = None, field_problems(exc)
+    namespace = body.get("namespace")
+    served = None  # why the namespace is not served, when it is well formed
+    if isinstance(namespace, str) and not any(p["field"] == "namespace" for p in problems):
+        served = namespace_problem(namespace, namespaces)
+    if served and not problems:
+        raise ApiError(400, served, [{"field": "namespace", "message": served}])
+    if problems:
+        summary = [f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems]
+        if served:
+            problems.insert(0, {"field": "namespace", "message": served})
+            summary.insert(0, served)  # it names the namespace itself
+        raise ApiError(400, "invalid request: " + "; ".join(summary), problems)
+    return request

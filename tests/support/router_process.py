@@ -79,8 +79,9 @@ class RouterProcess:
         self.stop()
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``python router.py ARGS`` to completion (check, schema, ...)."""
-    return subprocess.run([sys.executable, str(ROOT / "router.py"), *args], cwd=ROOT,
+def run_cli(*args: str, env: dict | None = None, timeout: float = 60,
+            cwd: str | os.PathLike = ROOT) -> subprocess.CompletedProcess:
+    """Run ``python router.py ARGS`` to completion (check, schema, ...), from ``cwd``."""
+    return subprocess.run([sys.executable, str(ROOT / "router.py"), *args], cwd=cwd,
                           env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout)
