@@ -324,8 +324,8 @@ class RouterConfig(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig,
                                  description="how the server listens, and its Socket.IO options")
     plugins_dir: str | None = Field(None, description="the directory of plugin modules (relative to "
-                                                      "the working directory); default: ./plugins "
-                                                      "if it exists")
+                                                      "the config file's directory); default: the "
+                                                      "plugins folder beside the config, if it exists")
     on_error: Steps | None = Field(None, description="the on_error steps of namespaces without their "
                                                      "own")
     namespaces: dict[str, NamespaceConfig] = Field(description="namespace name (starting with /) -> "
