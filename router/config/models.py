@@ -132,6 +132,16 @@ class ServerConfig(_Strict):
     ping_interval: float = Field(25, gt=0)
     ping_timeout: float = Field(20, gt=0)
     max_http_buffer_size: int = Field(1_000_000, gt=0)
+    # Fair intake: checked where WebSocket frames are read (router/upstream/websocket_frames.py).
+    max_client_bytes_per_second: int | None = Field(
+        4_000_000, gt=0,
+        description="bytes a second one WebSocket client may send, averaged over its burst; once "
+                    "it has sent more, its next read waits (TCP slows the client down) instead of "
+                    "the server spending its CPU on it. null: no limit")
+    max_client_burst_bytes: int | None = Field(
+        None, gt=0,
+        description="bytes a client may send at once before max_client_bytes_per_second applies; "
+                    "default: twice max_http_buffer_size, so a largest message always passes at once")
     secret_key: str | None = None
     path: str = "socket.io"
     transports: list[Literal["polling", "websocket"]] | None = None
@@ -158,6 +168,11 @@ class ServerConfig(_Strict):
     admin_ui: AdminUIConfig | None = None
     shutdown_timeout: float = Field(5, gt=0)  # seconds clients get to leave on SIGTERM
     shutdown_reconnect: bool = True  # close transports so clients reconnect (to the next server)
+
+    @property
+    def client_burst_bytes(self) -> int:
+        """``max_client_burst_bytes``, or its default: twice ``max_http_buffer_size``."""
+        return self.max_client_burst_bytes or 2 * self.max_http_buffer_size
 
     @field_validator("cors_allowed_origins")
     @classmethod

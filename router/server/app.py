@@ -25,6 +25,7 @@ from router.server.middleware import DeclineWebSocketCompression
 from router.server.operations import install_operations
 from router.upstream.packets import CheckedPacket, guard_packets
 from router.upstream.pings import PingScheduler
+from router.upstream.websocket_frames import Intake, install as install_websocket
 
 
 class UnknownNamespace(python_socketio.Namespace):
@@ -73,6 +74,9 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         options["transports"] = server.transports
     socketio = SocketIO(app, **options)
     guard_packets(socketio.server)
+    # Frames at C speed, oversized ones refused on their header, each client's reads metered.
+    install_websocket(socketio.server.eio, Intake(server.max_client_bytes_per_second,
+                                                  server.client_burst_bytes))
     if not server.websocket_compression:  # outermost, so the WebSocket server never sees the offer
         app.wsgi_app = DeclineWebSocketCompression(app.wsgi_app)
     dispatcher = Dispatcher(compiled, socketio)
