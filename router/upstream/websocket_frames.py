@@ -338,7 +338,7 @@ class Connection:
 
     def _report(self, exc: Exception) -> None:
         if isinstance(exc, PayloadTooBig):
-            log.warning("closing the WebSocket of %s (%s): %s, the server's max_http_buffer_size",
+            log.warning("closing the WebSocket of %s (%s): %s (server.max_http_buffer_size)",
                         self.peer, self.environ.get("REMOTE_ADDR", "?"), exc)
         elif not isinstance(exc, EOFError):  # EOFError: the client went away mid-frame
             log.info("closing the WebSocket of %s (%s): %s", self.peer,
