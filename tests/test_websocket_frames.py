@@ -39,6 +39,7 @@ CONFIG = """
           echo: [echo, ack]
           count:
             - ack: {{data: true}}
+          shout: [broadcast]
 """
 
 
@@ -201,6 +202,17 @@ def test_a_fragmented_binary_attachment_arrives_whole(router):
                             f'461-{NAMESPACE},9[{placeholder}]', attachment]
     finally:
         raw.close()
+
+
+def test_a_message_sent_just_before_the_close_frame_is_still_delivered(router, client):
+    raw = RawSocketIO(router.url, NAMESPACE)
+    farewell = raw.event_packet("shout", "goodbye").encode()
+    close = ABNF.create_frame(b"\x03\xe8", ABNF.OPCODE_CLOSE)
+    # One write: the server reads the message and the close frame in the same chunk.
+    raw.ws.sock.sendall(ABNF.create_frame(farewell, ABNF.OPCODE_TEXT).format() + close.format())
+    assert raw.recv_close()[0] == 1000
+    raw.close()
+    assert client.wait_event("shout") == ("goodbye",)
 
 
 # -- oversized frames ------------------------------------------------------------------------

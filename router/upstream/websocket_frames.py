@@ -234,6 +234,7 @@ class Connection:
         self._fragments_opcode = None
         self._ended = False  # nothing more to deliver: EOF, a close frame, an error
         self._eof = False  # the client hung up
+        self._closed_by_us = False  # close() has sent our close frame
 
     # -- the handshake ----------------------------------------------------------------------
 
@@ -253,9 +254,12 @@ class Connection:
     # -- reading ----------------------------------------------------------------------------
 
     def wait(self):
-        """The next message (``str`` or ``bytes``), or None once the connection is closed."""
+        """The next message (``str`` or ``bytes``), or None once the connection is closed.
+
+        Messages that arrived with the client's close frame, before it, are still delivered.
+        """
         while not self._messages:
-            if self._ended or self.protocol.state is not State.OPEN:
+            if self._ended or self._closed_by_us:
                 return None
             self._read()
         return self._messages.popleft()
@@ -312,8 +316,8 @@ class Connection:
         opcode = frame.opcode
         if opcode is Opcode.CLOSE:
             self._ended = True
-        elif self.protocol.state is not State.OPEN:
-            return  # we have said goodbye: what the client sent meanwhile goes nowhere
+        elif self._ended or self._closed_by_us:
+            return  # after a goodbye, ours or the client's, a message goes nowhere
         elif opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if frame.fin:
                 self._deliver(opcode, frame.data)
@@ -357,6 +361,7 @@ class Connection:
     def close(self) -> None:
         """Send the close frame once, then end our side: the client's reply ends the reader."""
         with self._lock:
+            self._closed_by_us = True
             if self.protocol.state is State.OPEN:
                 self.protocol.send_close(1000)
             self._send_pending()
