@@ -54,6 +54,9 @@ _protocol_log.setLevel(logging.WARNING)
 
 # One read takes up to this much: a 40 KB message in one call, a 1 MB one in sixteen.
 RECV_BYTES = 64 * 1024
+# permessage-deflate when the client offers it and the config leaves the offer in place
+# (router/server/middleware.py declines it by default). The factory is configuration only.
+EXTENSIONS = [ServerPerMessageDeflateFactory()]
 # Seconds a closing client gets to answer the close frame and hang up, before the WSGI server
 # takes the socket back (it would read whatever the client sends next as a new request).
 CLOSE_TIMEOUT = 1.0
@@ -119,7 +122,8 @@ class IntakeBudget:
 
 
 class Intake:
-    """How each connection reads: its byte budget (None: unmetered), and the message cap."""
+    """The byte budget each connection of a server reads through (``bytes_per_second`` None or
+    0: unmetered). The message cap is the server's own ``max_http_buffer_size``."""
 
     def __init__(self, bytes_per_second: float | None, burst_bytes: float | None):
         self.bytes_per_second = bytes_per_second
@@ -135,11 +139,8 @@ def install(eio, intake: Intake) -> None:
     """Serve the WebSockets of Engine.IO server ``eio`` with :class:`WebSocketApp`, metered by
     ``intake``. Only this server's table changes: Engine.IO's module-wide one is shared."""
 
-    class RouterWebSocket(WebSocketApp):
-        pass
-
-    RouterWebSocket.intake = intake
-    eio._async = {**eio._async, "websocket": RouterWebSocket}
+    metered = type("RouterWebSocket", (WebSocketApp,), {"intake": intake})
+    eio._async = {**eio._async, "websocket": metered}
 
 
 class WebSocketApp:
@@ -226,7 +227,7 @@ class Connection:
         self.peer = peer
         self.sleep = server.sleep
         self.budget = intake.budget(server.sleep)
-        self.protocol = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()],
+        self.protocol = ServerProtocol(extensions=EXTENSIONS,
                                        max_size=int(server.max_http_buffer_size), logger=_protocol_log)
         self._lock = threading.Lock()
         self._messages: deque = deque()
