@@ -5,6 +5,7 @@ byte budget while another client's echo stays quick. Timing targets live in the 
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import json
@@ -66,10 +67,25 @@ def client(router):
 # -- what the override relies on ------------------------------------------------------------
 
 
+def assigned_on_self(cls: type) -> set[str]:
+    """The names a class or its bases assign as ``self.<name> = ...`` in their source."""
+    names = set()
+    for klass in cls.__mro__[:-1]:
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
+                    and isinstance(node.value, ast.Name) and node.value.id == "self":
+                names.add(node.attr)
+    return names
+
+
 @pytest.mark.filterwarnings("ignore:\\s*Eventlet is deprecated")
-@pytest.mark.parametrize("module, name, parameters", websocket_frames.REQUIRES,
-                         ids=[f"{module}.{name}" for module, name, _ in websocket_frames.REQUIRES])
-def test_each_library_name_the_transport_relies_on_is_there(module, name, parameters):
+@pytest.mark.parametrize("module, name, parameters, attributes", websocket_frames.REQUIRES,
+                         ids=[f"{module}.{name}" for module, name, *_ in websocket_frames.REQUIRES])
+def test_each_library_name_the_transport_relies_on_is_there(module, name, parameters, attributes):
     target = importlib.import_module(module)
     for part in name.split("."):
         assert hasattr(target, part), f"{module}.{name} no longer exists"
@@ -78,6 +94,12 @@ def test_each_library_name_the_transport_relies_on_is_there(module, name, parame
         actual = list(inspect.signature(target).parameters)
         missing = [parameter for parameter in parameters if parameter not in actual]
         assert not missing, f"{module}.{name} takes ({', '.join(actual)}), no longer {missing}"
+    if attributes:
+        owner = target if isinstance(target, type) else getattr(importlib.import_module(module),
+                                                                 name.split(".")[0])
+        gone = [attribute for attribute in attributes
+                if not hasattr(owner, attribute) and attribute not in assigned_on_self(owner)]
+        assert not gone, f"{module}.{name} instances no longer have {gone}"
 
 
 @pytest.mark.filterwarnings("ignore:\\s*Eventlet is deprecated")

@@ -21,12 +21,13 @@ What this relies on, checked by tests/test_websocket_frames.py (see ``REQUIRES``
 
 | module | name | why |
 |---|---|---|
-| engineio.base_server | ``BaseServer._async["websocket"]`` | the class Engine.IO builds per WebSocket request; :func:`install` puts ours there, per server |
+| engineio.server | ``Server._async["websocket"]`` | the class Engine.IO builds per WebSocket request; :func:`install` puts ours there, per server |
 | engineio.socket | ``Socket._upgrade_websocket`` | builds it as ``cls(handler, server)`` and calls it as a WSGI app |
 | engineio.socket | ``Socket._websocket_handler`` | the handler: calls ``wait()``, ``send()``, ``close()``; gives ``_sock`` its ping timeout |
 | eventlet.wsgi | ``WSGI_LOCAL.already_handled`` | tells eventlet's server the connection was taken over (as eventlet.websocket does) |
 | environ | ``eventlet.input``, ``eventlet.set_idle``, gevent's ``wsgi.input``, ``werkzeug.socket`` | where each server hands out the raw socket (as simple-websocket finds it) |
-| websockets | ``ServerProtocol``, ``Frame``, ``Opcode``, ``PayloadTooBig`` | the documented Sans-I/O API |
+| websockets | ``ServerProtocol``, ``Opcode``, ``PayloadTooBig`` | the documented Sans-I/O API |
+| websockets.protocol | ``Protocol.parser`` | restarted after the handshake, as websockets replaces it itself, so the request it parsed is freed |
 
 Tested with python-engineio 4.15, eventlet 0.41, gevent 26.9, Werkzeug 3.1, websockets 17.4.
 """
@@ -37,7 +38,6 @@ import logging
 import socket
 import threading
 import time
-from collections import deque
 from typing import Callable
 
 from websockets.exceptions import PayloadTooBig
@@ -62,24 +62,31 @@ EXTENSIONS = [ServerPerMessageDeflateFactory()]
 CLOSE_TIMEOUT = 1.0
 
 REQUIRES = [
-    # (module, qualified name, parameter names the router passes or relies on; None: exists)
-    ("engineio.socket", "Socket._upgrade_websocket", ("self", "environ", "start_response")),
-    ("engineio.socket", "Socket._websocket_handler", ("self", "ws")),
-    ("engineio.base_server", "BaseServer.__init__", ("self", "async_mode", "max_http_buffer_size")),
-    ("eventlet.wsgi", "WSGI_LOCAL", None),
-    ("websockets.server", "ServerProtocol.__init__", ("self", "extensions", "max_size", "logger")),
-    ("websockets.server", "ServerProtocol.accept", ("self", "request")),
-    ("websockets.server", "ServerProtocol.send_response", ("self", "response")),
-    ("websockets.protocol", "Protocol.receive_data", ("self", "data")),
-    ("websockets.protocol", "Protocol.receive_eof", ("self",)),
-    ("websockets.protocol", "Protocol.events_received", ("self",)),
-    ("websockets.protocol", "Protocol.data_to_send", ("self",)),
-    ("websockets.protocol", "Protocol.send_text", ("self", "data", "fin")),
-    ("websockets.protocol", "Protocol.send_binary", ("self", "data", "fin")),
-    ("websockets.protocol", "Protocol.send_close", ("self", "code", "reason")),
-    ("websockets.protocol", "Protocol.fail", ("self", "code", "reason")),
-    ("websockets.exceptions", "PayloadTooBig", None),
+    # (module, name, parameters the router passes or relies on, attributes an instance has);
+    # checked by tests/test_websocket_frames.py, in the shape of upstream/_contract.py's Needs.
+    ("engineio.socket", "Socket._upgrade_websocket", ("self", "environ", "start_response"), ()),
+    ("engineio.socket", "Socket._websocket_handler", ("self", "ws"), ("sid",)),
+    ("engineio.server", "Server", ("async_mode", "max_http_buffer_size"),
+     ("_async", "max_http_buffer_size", "sleep")),
+    ("eventlet.wsgi", "WSGI_LOCAL", (), ()),
+    ("websockets.server", "ServerProtocol", ("extensions", "max_size", "logger"),
+     ("state", "parser", "parser_exc")),
+    ("websockets.server", "ServerProtocol.accept", ("self", "request"), ()),
+    ("websockets.server", "ServerProtocol.send_response", ("self", "response"), ()),
+    ("websockets.protocol", "Protocol.receive_data", ("self", "data"), ()),
+    ("websockets.protocol", "Protocol.receive_eof", ("self",), ()),
+    ("websockets.protocol", "Protocol.events_received", ("self",), ()),
+    ("websockets.protocol", "Protocol.data_to_send", ("self",), ()),
+    ("websockets.protocol", "Protocol.send_text", ("self", "data", "fin"), ()),
+    ("websockets.protocol", "Protocol.send_binary", ("self", "data", "fin"), ()),
+    ("websockets.protocol", "Protocol.send_close", ("self", "code", "reason"), ()),
+    ("websockets.protocol", "Protocol.fail", ("self", "code", "reason"), ()),
+    # Restarted after the handshake, as websockets itself replaces it (``parser = discard()``).
+    ("websockets.protocol", "Protocol.parse", ("self",), ()),
+    ("websockets.exceptions", "PayloadTooBig", (), ()),
 ]
+TESTED_WITH = {"python-engineio": "4.15.1", "eventlet": "0.41.3", "gevent": "26.9.0",
+               "Werkzeug": "3.1.8", "websockets": "17.4"}
 
 
 class IntakeBudget:
@@ -230,7 +237,7 @@ class Connection:
         self.protocol = ServerProtocol(extensions=EXTENSIONS,
                                        max_size=int(server.max_http_buffer_size), logger=_protocol_log)
         self._lock = threading.Lock()
-        self._messages: deque = deque()
+        self._messages: list = []  # a deque's first block alone is 600 bytes a connection
         self._fragments: list | None = None
         self._fragments_opcode = None
         self._ended = False  # nothing more to deliver: EOF, a close frame, an error
@@ -250,7 +257,13 @@ class Connection:
         response = protocol.accept(requests[0])
         protocol.send_response(response)
         self._send_pending()
-        return response.status_code == 101
+        if response.status_code != 101:
+            return False
+        # The parser that read the request keeps it (headers and all, ~2 KB) in its frame for
+        # the connection's life; a fresh one, in the OPEN state, starts at the first frame.
+        protocol.parser = protocol.parse()
+        next(protocol.parser)
+        return True
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -263,7 +276,7 @@ class Connection:
             if self._ended or self._closed_by_us:
                 return None
             self._read()
-        return self._messages.popleft()
+        return self._messages.pop(0)
 
     def _read(self) -> None:
         if self.budget is not None:
