@@ -237,6 +237,19 @@ def test_a_message_sent_just_before_the_close_frame_is_still_delivered(router, c
     assert client.wait_event("shout") == ("goodbye",)
 
 
+def test_a_client_that_stops_reading_still_has_what_it_sends_read(router, client):
+    raw = RawSocketIO(router.url, NAMESPACE)
+    try:
+        # Far more answers than the socket buffers hold: the server's writes to it block...
+        for number in range(40):
+            raw.ws.send(raw.event_packet("echo", "x" * (CAP // 2), ack=number))
+        # ...while its reads go on: this broadcast reaches the other client.
+        raw.ws.send(raw.event_packet("shout", "still read"))
+        assert client.wait_event("shout", timeout=20) == ("still read",)
+    finally:
+        raw.close()
+
+
 # -- oversized frames ------------------------------------------------------------------------
 
 

@@ -224,8 +224,9 @@ class Connection:
     """One WebSocket, as Engine.IO's handler uses it: ``wait()``, ``send()``, ``close()``.
 
     ``wait`` runs in the connection's reader (its WSGI green thread or thread), ``send`` and
-    ``close`` in Engine.IO's writer; the lock keeps the protocol's state and the socket's
-    writes whole between them.
+    ``close`` in Engine.IO's writer. Two locks: one for the protocol's state, held only while
+    it computes, and one for writing to the socket, held while a write waits for TCP, so a
+    client that stops reading blocks the writer and never the reader.
     """
 
     def __init__(self, sock, environ: dict, server, intake: Intake, peer: str = "?"):
@@ -236,7 +237,8 @@ class Connection:
         self.budget = intake.budget(server.sleep)
         self.protocol = ServerProtocol(extensions=EXTENSIONS,
                                        max_size=int(server.max_http_buffer_size), logger=_protocol_log)
-        self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # taken before the state lock, never after
         self._messages: list = []  # a deque's first block alone is 600 bytes a connection
         self._fragments: list | None = None
         self._fragments_opcode = None
@@ -252,11 +254,11 @@ class Connection:
         protocol.receive_data(_request_bytes(self.environ))
         requests = protocol.events_received()
         if not requests:  # not a valid HTTP request: websockets queued the EOF
-            self._send_pending()
+            self._write(protocol.data_to_send())
             return False
         response = protocol.accept(requests[0])
         protocol.send_response(response)
-        self._send_pending()
+        self._write(protocol.data_to_send())
         if response.status_code != 101:
             return False
         # The parser that read the request keeps it (headers and all, ~2 KB) in its frame for
@@ -285,11 +287,12 @@ class Connection:
             data = self._sock.recv(RECV_BYTES)
         except OSError:  # reset, timed out (Engine.IO's ping timeout), or closed by close()
             data = b""
-        with self._lock:
+        with self._state_lock:
             self._receive(data)
             for frame in self.protocol.events_received():
                 self._take(frame)
-            self._send_pending()
+            replies = self.protocol.data_to_send()  # PONGs, the close handshake
+        self._write_replies(replies)
         if self.protocol.parser_exc is not None:
             self._ended = True
             self._report(self.protocol.parser_exc)
@@ -311,10 +314,11 @@ class Connection:
                 data = self._sock.recv(RECV_BYTES)
             except OSError:
                 return
-            with self._lock:
+            with self._state_lock:
                 self._receive(data)
                 self.protocol.events_received()  # nothing is delivered after the close
-                self._send_pending()
+                replies = self.protocol.data_to_send()
+            self._write_replies(replies)
 
     def _receive(self, data: bytes) -> None:
         if data:
@@ -353,6 +357,7 @@ class Connection:
         except UnicodeDecodeError as exc:
             self.protocol.fail(1007, f"invalid UTF-8 at position {exc.start}")
             self._ended = True
+            self._report(exc)
 
     def _report(self, exc: Exception) -> None:
         if isinstance(exc, PayloadTooBig):
@@ -365,25 +370,34 @@ class Connection:
     # -- writing ----------------------------------------------------------------------------
 
     def send(self, message) -> None:
-        with self._lock:
-            if isinstance(message, str):
-                self.protocol.send_text(message.encode())
-            else:
-                self.protocol.send_binary(message)
-            self._send_pending()
+        data = message.encode() if isinstance(message, str) else message
+        with self._write_lock:
+            with self._state_lock:
+                if isinstance(message, str):
+                    self.protocol.send_text(data)
+                else:
+                    self.protocol.send_binary(data)
+                chunks = self.protocol.data_to_send()
+            self._write(chunks)
 
     def close(self) -> None:
         """Send the close frame once, then end our side: the client's reply ends the reader."""
-        with self._lock:
-            self._closed_by_us = True
-            if self.protocol.state is State.OPEN:
-                self.protocol.send_close(1000)
-            self._send_pending()
+        with self._write_lock:
+            with self._state_lock:
+                self._closed_by_us = True
+                if self.protocol.state is State.OPEN:
+                    self.protocol.send_close(1000)
+                chunks = self.protocol.data_to_send()
+            self._write(chunks)
         _shutdown(self._sock, socket.SHUT_WR)
 
-    def _send_pending(self) -> None:
-        """Write what the protocol has queued (the caller holds the lock or is the only user)."""
-        chunks = self.protocol.data_to_send()
+    def _write_replies(self, chunks: list) -> None:
+        if chunks:
+            with self._write_lock:
+                self._write(chunks)
+
+    def _write(self, chunks: list) -> None:
+        """Send what the protocol produced; the empty chunk at the end means "half-close"."""
         if not chunks:
             return
         eof = chunks[-1] == b""
