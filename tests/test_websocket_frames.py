@@ -118,6 +118,25 @@ def test_engineio_keeps_a_websocket_class_per_server_that_install_replaces(mode)
 # -- the byte budget ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("server, rate, burst", [
+    ("{}", 4_000_000, 2_000_000),  # the defaults: burst twice max_http_buffer_size
+    ("{max_http_buffer_size: 5000000}", 4_000_000, 10_000_000),
+    ("{max_client_bytes_per_second: 100000, max_client_burst_bytes: 50000}", 100_000, 50_000),
+    ("{max_client_bytes_per_second: null}", None, 2_000_000),
+])
+def test_the_config_sets_each_servers_budget(build_router, server, rate, burst):
+    router_app = build_router(f"""
+        server: {server}
+        namespaces:
+          /a: {{}}
+    """)
+    intake = router_app.socketio.server.eio._async["websocket"].intake
+    assert (intake.bytes_per_second, intake.burst_bytes) == (rate, burst)
+    assert (intake.budget(time.sleep) is None) == (rate is None)
+
+
+
+
 class FakeTime:
     def __init__(self):
         self.now = 100.0
