@@ -11,6 +11,9 @@ Styles:
   tuned       what a careful engineer adds: TCP_NODELAY on the listening socket (accepted sockets
               inherit it on Linux) and, for eventlet, ``max_size`` lifted above its 1,024 cap.
 
+gevent serves WebSockets through simple-websocket, python-engineio's choice without
+gevent-websocket (which the project no longer installs: unmaintained since 2017).
+
 ``--port`` must be given for ``documented`` (``socketio.run`` does not report a port it picked);
 the runner reserves a free one. ``tuned`` accepts 0. Either way the process prints
 ``listening on PORT`` once it knows the port and serves until stdin closes or it is killed.
@@ -85,13 +88,19 @@ def serve_tuned(app, mode: str, host: str, port: int) -> None:
                              max_size=UNCAPPED)
     elif mode == "gevent":
         from gevent import pywsgi
-        from geventwebsocket.handler import WebSocketHandler
 
-        pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None).serve_forever()
+        pywsgi.WSGIServer(sock, app, log=None).serve_forever()
     else:
         from werkzeug.serving import make_server
 
         make_server(host, port, app, threaded=True, fd=sock.fileno()).serve_forever()
+
+
+def hide_gevent_websocket() -> None:
+    """Make python-engineio serve gevent WebSockets through simple-websocket, as it does on a
+    machine installed from pyproject.toml (no gevent-websocket), even where gevent-websocket is
+    installed: its import then fails, which is how python-engineio decides."""
+    sys.modules["geventwebsocket"] = None
 
 
 def announce(port: int) -> None:
@@ -116,6 +125,7 @@ def main(argv=None) -> None:
         from gevent import monkey
 
         monkey.patch_all()
+        hide_gevent_websocket()
     app, socketio = create_app(args.mode, args.message_queue, args.channel)
     if args.style == "documented":
         if not args.port:

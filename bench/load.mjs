@@ -4,7 +4,8 @@
 //
 // Scenarios (spec.scenario):
 //   echo         `clients` sockets each emit "echo" and wait for both the reply event and the
-//                ack before the next one; reports round trips per second and latency.
+//                ack before the next one; reports round trips per second and latency. With
+//                `waitForGo` it reports {"type": "ready"} once connected and starts on "go".
 //   fanout       `receivers` sockets join a room (spread over spec.urls), one sender on urls[0]
 //                emits "fanout" with at most `window` messages not yet delivered to everyone;
 //                reports deliveries per second and delivery latency.
@@ -112,6 +113,12 @@ function roundTrip(socket, seq) {
 async function echo() {
   const { sockets, failed, firstError } = await openMany(spec.urls, spec.clients);
   if (failed) throw new Error(`${failed} of ${spec.clients} sockets did not connect: ${firstError}`);
+  if (spec.waitForGo) {
+    // Connected before whatever the runner starts next (a flood), measured once it has.
+    const stdin = commands();
+    report({ type: "ready" });
+    if (!(await stdin.command("go"))) return { error: "stdin closed before go" };
+  }
   const warmupEnd = performance.now() + (spec.warmup ?? 0.5) * 1000;
   let deadline = Infinity;
   let measuredStart = null;
@@ -223,24 +230,31 @@ async function fanout() {
 
 // -- connections ------------------------------------------------------------------------
 
-async function connections() {
+// The runner's commands on stdin, one a line: `await command("go")` is true once "go" came,
+// false if stdin closed first.
+function commands() {
   const lines = createInterface({ input: process.stdin });
-  const commands = [];
+  const received = [];
   let wake = null;
   let stdinClosed = false;
   lines.on("line", (line) => {
-    commands.push(line.trim());
+    received.push(line.trim());
     if (wake) wake();
   });
   lines.on("close", () => {
     stdinClosed = true;
     if (wake) wake();
   });
-  async function command(name) {
-    while (!commands.includes(name) && !stdinClosed) await new Promise((r) => (wake = r));
-    return commands.includes(name);
-  }
+  return {
+    async command(name) {
+      while (!received.includes(name) && !stdinClosed) await new Promise((r) => (wake = r));
+      return received.includes(name);
+    },
+  };
+}
 
+async function connections() {
+  const { command } = commands();
   report({ type: "ready" });
   if (!(await command("go"))) return { error: "stdin closed before go" };
   const start = performance.now();

@@ -20,6 +20,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 LOAD_SCRIPT = BENCH / "load.mjs"
+INTAKE_LOAD = [sys.executable, str(BENCH / "intake.py")]  # the Python clients of the intake figures
 _ROUTER_LISTENING = re.compile(r"listening on http://[^:]+:(\d+)")
 _HANDWRITTEN_LISTENING = re.compile(r"listening on (\d+)")
 
@@ -36,11 +37,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class Server:
-    """A server under test: ``python router.py`` or ``bench/handwritten.py``."""
+    """A server under test: ``python router.py``, ``bench/handwritten.py``, ``bench/bare_socketio.py``
+    or ``node bench/node_server.mjs``."""
 
     def __init__(self, label: str, args: list[str], env: dict | None = None,
-                 port: int | None = None):
+                 port: int | None = None, program: str = sys.executable):
         self.label = label
+        self.program = program
         self.args = args
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.port = port
@@ -50,9 +53,12 @@ class Server:
         self._stdout: list[str] = []
 
     @classmethod
-    def router(cls, config: Path, mode: str, message_queue: str = "", channel: str = "bench"):
+    def router(cls, config: Path, mode: str, message_queue: str = "", channel: str = "bench",
+               client_bytes_per_second: int | None = None):
         env = {"BENCH_ASYNC_MODE": mode, "BENCH_MESSAGE_QUEUE": message_queue,
                "BENCH_CHANNEL": channel}
+        if client_bytes_per_second:
+            env["BENCH_CLIENT_BYTES_PER_SECOND"] = str(client_bytes_per_second)
         return cls("router", [str(ROOT / "router.py"), "--config", str(config), "--port", "0"], env)
 
     @classmethod
@@ -64,8 +70,16 @@ class Server:
             args += ["--message-queue", message_queue]
         return cls(style, args, port=port or None)
 
+    @classmethod
+    def bare(cls, mode: str):
+        return cls("bare", [str(BENCH / "bare_socketio.py"), "--mode", mode, "--port", "0"])
+
+    @classmethod
+    def node(cls):
+        return cls("node", [str(BENCH / "node_server.mjs"), "0"], program="node")
+
     def start(self, timeout: float = 30) -> "Server":
-        self.process = subprocess.Popen([sys.executable, *self.args], cwd=ROOT, env=self.env,
+        self.process = subprocess.Popen([self.program, *self.args], cwd=ROOT, env=self.env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._stderr, text=True)
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -149,11 +163,14 @@ class Server:
         self.stop()
 
 
-def run_load(spec: dict) -> dict:
-    """Run one bounded load generator to completion; its JSON result, or :class:`BenchError`."""
+def run_load(spec: dict, command: list[str] | None = None) -> dict:
+    """Run one bounded load generator to completion; its JSON result, or :class:`BenchError`.
+
+    ``command`` is the generator (default: ``node bench/load.mjs``); the spec is its argument.
+    """
     limit = spec.setdefault("limit", 120)
     try:
-        done = subprocess.run(["node", str(LOAD_SCRIPT), json.dumps(spec)], cwd=BENCH,
+        done = subprocess.run([*(command or ["node", str(LOAD_SCRIPT)]), json.dumps(spec)], cwd=BENCH,
                               capture_output=True, text=True, timeout=limit + 15,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
@@ -166,11 +183,11 @@ def run_load(spec: dict) -> dict:
 
 
 class LoadProcess:
-    """A load generator that talks on stdin/stdout while it runs (the connections scenario)."""
+    """A load generator that talks on stdin/stdout while it runs (the connections and flood scenarios)."""
 
-    def __init__(self, spec: dict):
+    def __init__(self, spec: dict, command: list[str] | None = None):
         self.spec = spec
-        self.process = subprocess.Popen(["node", str(LOAD_SCRIPT), json.dumps(spec)], cwd=BENCH,
+        self.process = subprocess.Popen([*(command or ["node", str(LOAD_SCRIPT)]), json.dumps(spec)], cwd=BENCH,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, bufsize=1)
         self._lines: list[dict] = []

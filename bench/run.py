@@ -8,6 +8,12 @@ bench/handwritten.py doing the same job ("tuned"; in eventlet also "documented",
 Flask-SocketIO's documentation runs it), drives them with Node load generators using the
 official socket.io-client over WebSocket (bench/load.mjs), and prints one table with the
 ratio router / hand-written. Every load generator is bounded in count and time.
+
+The transport figures add two references: bare python-socketio (bench/bare_socketio.py, the
+Python stack's ceiling) and Node socket.io 4 (bench/node_server.mjs, what a user would pick
+instead). "intake" is the MB/s one python-socketio client gets into a server, by message size
+(bench/intake.py; the router's byte budget set out of reach); "flood" is another client's echo
+round trip while one client sends the largest frames flat out (the router's default config).
 ``--json FILE`` also writes every figure. The exit status is 1 if a measurement failed.
 """
 
@@ -31,13 +37,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backend  # noqa: E402
-from processes import BENCH, ROOT, BenchError, LoadProcess, Server, run_load  # noqa: E402
+from processes import BENCH, INTAKE_LOAD, ROOT, BenchError, LoadProcess, Server, run_load  # noqa: E402
 from table import FIGURES, render  # noqa: E402
 
 CONFIG = BENCH / "configs" / "bench.yaml"
 REDIS = ("127.0.0.1", 6379)
 MODES = ("eventlet", "gevent", "threading")
-PARTS = ("check", "echo", "fanout", "connections", "redis", "backend")
+PARTS = ("check", "echo", "fanout", "connections", "redis", "backend", "intake", "flood")
+# The intake figures measure the transport, not the budget: the router's is set out of reach.
+UNBOUNDED_BYTES_PER_SECOND = 10**12
 
 
 @dataclass
@@ -58,10 +66,18 @@ class Plan:
     backend_clients: tuple = (10, 100)  # bench/backend.py: echo through an http step
     # Threading runs a thread per connection: 10,000 of them measure the OS, not the router.
     connection_modes: tuple = ("eventlet", "gevent")
+    intake_sizes: tuple = (1_000, 10_000, 40_000, 100_000)  # bytes per message
+    intake_bytes: int = 16_000_000  # sent per intake run
+    flood_size: int = 1_000_000     # the default max_http_buffer_size: the largest frame allowed
+    flood_seconds: float = 3.0      # the other client's echoes measured while the flood goes on
+    transport_modes: tuple = MODES  # the modes of the intake and flood figures
 
 
 QUICK = dict(echo_clients=(1, 10), fanout_receivers=(20,), redis_receivers=(20,), connections=200,
-             connection_processes=2, seconds=0.5, warmup=0.2, repeat=1, backend_clients=(10,))
+             connection_processes=2, seconds=0.5, warmup=0.2, repeat=1, backend_clients=(10,),
+             intake_sizes=(40_000,), intake_bytes=2_000_000, flood_seconds=1.0,
+             # A stock eventlet server stays behind a flood for many seconds: one mode smokes it.
+             transport_modes=("gevent",))
 
 
 @dataclass
@@ -136,6 +152,53 @@ def fanout(results: Results, plan: Plan, mode: str, servers: dict, receivers_lis
                                             f"{out['expected']} deliveries lost"))
                 results.best(f"{prefix}/s, {receivers}", mode, target, out["rate"])
                 results.best(f"{prefix} p99 ms, {receivers}", mode, target, out["latency_ms"]["p99"])
+
+
+def intake(results: Results, plan: Plan, mode: str, servers: dict) -> None:
+    """MB/s one python-socketio client gets into each server, by message size."""
+    for size in plan.intake_sizes:
+        # Small messages measure the cost per message: a few thousand of them are enough.
+        count = min(4_000, max(20, plan.intake_bytes // size))
+        for turn in range(plan.repeat):
+            for target, server in _rotate(servers, turn):
+                try:
+                    out = run_load({"scenario": "intake", "url": server.url, "size": size,
+                                    "count": count, "limit": 240}, INTAKE_LOAD)
+                except BenchError as exc:
+                    results.fail(f"intake, {size // 1000} KB", mode, target, exc)
+                    continue
+                results.best(f"intake MB/s, {size // 1000} KB", mode, target, out["mb_per_s"])
+
+
+def flood(results: Results, plan: Plan, mode: str, servers: dict) -> None:
+    """Another client's echo round trips while one client sends the largest frames flat out.
+
+    The echo client connects first and every round trip counts, the first ones included: a
+    server that serves nobody else during a flood shows it in the first round trip.
+    """
+    for target, server in servers.items():
+        echoes = LoadProcess({"scenario": "echo", "urls": [server.url], "clients": 1,
+                              "seconds": plan.flood_seconds, "warmup": 0, "maxCount": 100_000,
+                              "waitForGo": True, "limit": 120})
+        flooder = None
+        try:
+            echoes.wait_for(lambda m: m.get("type") == "ready", 30)
+            flooder = LoadProcess({"scenario": "flood", "url": server.url, "size": plan.flood_size,
+                                   "seconds": plan.flood_seconds + 0.5, "limit": 120}, INTAKE_LOAD)
+            flooder.wait_for(lambda m: m.get("type") == "flooding", 30)
+            echoes.send("go")
+            out = echoes.wait_for(lambda m: "ok" in m, plan.flood_seconds + 110)
+            flooded = flooder.wait_for(lambda m: "ok" in m, plan.flood_seconds + 110)
+        except BenchError as exc:
+            results.fail("echo under flood", mode, target, exc)
+            continue
+        finally:
+            for process in (echoes, flooder):
+                if process is not None:
+                    process.stop()
+        results.put("echo p50 ms under flood", mode, target, out["latency_ms"]["p50"])
+        results.put("echo p99 ms under flood", mode, target, out["latency_ms"]["p99"])
+        results.put("flood MB/s taken", mode, target, flooded["mb_per_s"])
 
 
 def connections(results: Results, plan: Plan, mode: str, target: str, server: Server) -> None:
@@ -232,6 +295,8 @@ def run(plan: Plan) -> Results:
                     echo(results, plan, mode, servers)
                 if servers and "fanout" in plan.parts:
                     fanout(results, plan, mode, servers, plan.fanout_receivers)
+        if mode in plan.transport_modes and {"intake", "flood"} & set(plan.parts):
+            transport(results, plan, mode)
         if mode in plan.connection_modes and "connections" in plan.parts:
             for target, make in targets(mode, documented=False).items():
                 print(f"bench: {mode}: {plan.connections:,} connections to {target}",
@@ -267,6 +332,27 @@ def targets(mode: str, documented: bool = True) -> dict:
     """The servers compared in ``mode``, by label, as factories."""
     labels = ["router", "tuned"] + (["documented"] if documented and mode == "eventlet" else [])
     return {label: partial(make_server, label, mode) for label in labels}
+
+
+def transport(results: Results, plan: Plan, mode: str) -> None:
+    """The intake and flood figures of ``mode``, the references started once for both."""
+    factories = {"router": partial(Server.router, CONFIG, mode),  # the default budget
+                 "router, budget out of reach": partial(Server.router, CONFIG, mode,
+                                                        client_bytes_per_second=UNBOUNDED_BYTES_PER_SECOND),
+                 "tuned": partial(Server.handwritten, mode, "tuned"),
+                 "bare": partial(Server.bare, mode), "node": Server.node}
+    with started(factories) as servers:
+        references = {label: servers[label] for label in ("tuned", "bare", "node") if label in servers}
+        if "intake" in plan.parts:
+            print(f"bench: {mode}: intake, {', '.join(f'{size // 1000} KB' for size in plan.intake_sizes)}",
+                  file=sys.stderr, flush=True)
+            unbounded = servers.get("router, budget out of reach")
+            intake(results, plan, mode, {**references, **({"router": unbounded} if unbounded else {})})
+        if "flood" in plan.parts:
+            print(f"bench: {mode}: echo while a client floods {plan.flood_size:,}-byte frames",
+                  file=sys.stderr, flush=True)
+            flood(results, plan, mode, {**references, **({"router": servers["router"]}
+                                                         if "router" in servers else {})})
 
 
 def make_server(target: str, mode: str, queue: str = "", channel: str = "bench") -> Server:
@@ -328,8 +414,8 @@ def machine() -> dict:
 
 
 def ensure_node_modules() -> None:
-    """``npm ci`` in bench/ once: the load generators need socket.io-client."""
-    if (BENCH / "node_modules" / "socket.io-client").is_dir():
+    """``npm ci`` in bench/ once: the load generators need socket.io-client, the reference socket.io."""
+    if all((BENCH / "node_modules" / name).is_dir() for name in ("socket.io-client", "socket.io")):
         return
     print("bench: installing the load generators' packages (npm ci)", file=sys.stderr, flush=True)
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH,

@@ -11,23 +11,25 @@ from typing import Callable
 class Figure:
     unit: str
     higher_is_better: bool
-    # (router value, ratio router / tuned) -> "ok" / "MISS ..." / "" (no target)
-    target: Callable[[float, float | None], str] = lambda value, ratio: ""
+    # {target: value} of one row (the router's is there) -> "ok" / "MISS" / "" (no target)
+    target: Callable[[dict], str] = lambda values: ""
     target_text: str = ""
 
 
-def _ratio_at_least(minimum: float) -> Callable:
-    def check(value, ratio):
-        return "" if ratio is None else ("ok" if ratio >= minimum else "MISS")
+def _ratio_at_least(minimum: float, reference: str = "tuned") -> Callable:
+    def check(values):
+        to_reference = ratio(values.get("router"), values.get(reference))
+        return "" if to_reference is None else ("ok" if to_reference >= minimum else "MISS")
     return check
 
 
 def _at_most(limit: float) -> Callable:
-    return lambda value, ratio: "ok" if value <= limit else "MISS"
+    return lambda values: "ok" if values["router"] <= limit else "MISS"
 
 
 THROUGHPUT = Figure("/s", True, _ratio_at_least(0.95), ">= 0.95x")
 LATENCY = Figure("ms", False)
+INTAKE = Figure("MB/s", True)
 
 # Figure names are built from the plan's counts ("acks/s, 100 clients"): matched by pattern.
 _PATTERNS = [
@@ -39,10 +41,15 @@ _PATTERNS = [
     (r"CPU us per echo, \d+ clients", Figure("us", False)),
     (r"connect [\d,]+ s", Figure("s", False)),
     (r"RSS KB per connection", Figure("KB", False, _at_most(40.0), "<= 40 KB")),
-    (r"check, \d+ events s", Figure("s", False, lambda value, ratio: "ok" if value < 1.0 else "MISS",
+    (r"check, \d+ events s", Figure("s", False, lambda values: "ok" if values["router"] < 1.0 else "MISS",
                                     "< 1 s")),
     (r"backend calls/s, \d+ clients", Figure("/s", True, _ratio_at_least(1.0), ">= 1.0x")),
     (r"CPU us per backend call, \d+ clients", Figure("us", False)),
+    (r"intake MB/s, 40 KB", Figure("MB/s", True, _ratio_at_least(0.4, "node"), ">= 0.4x Node")),
+    (r"intake MB/s, \d+ KB", INTAKE),
+    (r"echo p50 ms under flood", LATENCY),
+    (r"echo p99 ms under flood", Figure("ms", False, _at_most(50.0), "<= 50 ms")),
+    (r"flood MB/s taken", INTAKE),
 ]
 
 
@@ -62,6 +69,9 @@ _LABELS = {
     "echo p50 ms": "echo round trip p50, 1 client (ms)",
     "echo p99 ms": "echo round trip p99, 1 client (ms)",
     "RSS KB per connection": "resident memory per connection (KB)",
+    "echo p50 ms under flood": "echo p50 while another client floods 1 MB frames (ms)",
+    "echo p99 ms under flood": "echo p99 while another client floods 1 MB frames (ms)",
+    "flood MB/s taken": "MB/s the flooding client got in",
 }
 
 
@@ -90,6 +100,9 @@ def label(name: str) -> str:
     match = re.fullmatch(r"CPU us per backend call, (\d+) clients", name)
     if match:
         return f"server CPU per call through a backend, {int(match.group(1)):,} clients (us)"
+    match = re.fullmatch(r"intake MB/s, (\d+) KB", name)
+    if match:
+        return f"intake from 1 client, {match.group(1)} KB messages (MB/s)"
     match = re.fullmatch(r"check, (\d+) events s", name)
     if match:
         return f"`router.py check`, {match.group(1)} events (s)"
@@ -101,6 +114,8 @@ def number(value, unit: str) -> str:
         return "-"
     if unit == "/s":
         return f"{value:,.0f}"
+    if unit == "MB/s":
+        return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
     if unit in ("ms", "s"):
         return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:,.0f}"
     return f"{value:.1f}"
@@ -112,12 +127,17 @@ def ratio(router, other) -> float | None:
     return router / other
 
 
+REFERENCES = [("tuned", "hand-written, tuned", "router / tuned"),
+              ("documented", "documented (`socketio.run`)", "router / documented"),
+              ("bare", "bare python-socketio", "router / bare"),
+              ("node", "Node socket.io 4", "router / Node")]
+
+
 def render(results) -> str:
     """The Markdown table, preceded by the machine and followed by anything that failed."""
+    header = ["mode", "figure", "router"] + [text for _, name, to in REFERENCES for text in (name, to)] + ["target"]
     lines = [f"socketio-router bench, {results.machine['summary']}", "",
-             "| mode | figure | router | hand-written, tuned | router / tuned | documented "
-             "(`socketio.run`) | router / documented | target |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     modes = ["-"] + list(results.plan["modes"])
     for mode in modes:
         for name, by_mode in results.figures.items():
@@ -125,16 +145,15 @@ def render(results) -> str:
             if not values:
                 continue
             figure = FIGURES[name]
-            router, tuned, documented = (values.get(t) for t in ("router", "tuned", "documented"))
-            to_tuned, to_documented = ratio(router, tuned), ratio(router, documented)
-            verdict = figure.target(router, to_tuned) if router is not None else ""
-            target = f"{figure.target_text}: {verdict}" if verdict else ""
-            lines.append("| " + " | ".join([
-                mode, label(name), number(router, figure.unit), number(tuned, figure.unit),
-                f"{to_tuned:.2f}x" if to_tuned is not None else "-",
-                number(documented, figure.unit),
-                f"{to_documented:.2f}x" if to_documented is not None else "-",
-                target]) + " |")
+            router = values.get("router")
+            cells = [mode, label(name), number(router, figure.unit)]
+            for key, _, _ in REFERENCES:
+                to_reference = ratio(router, values.get(key))
+                cells += [number(values.get(key), figure.unit),
+                          f"{to_reference:.2f}x" if to_reference is not None else "-"]
+            verdict = figure.target(values) if router is not None else ""
+            cells.append(f"{figure.target_text}: {verdict}" if verdict else "")
+            lines.append("| " + " | ".join(cells) + " |")
     if results.errors:
         lines += ["", "Problems:"] + [f"- {error}" for error in results.errors]
     return "\n".join(lines)

@@ -55,6 +55,8 @@ def test_the_table_has_every_figure_for_router_and_hand_written(quick_run):
                 ("gevent", "time to connect 200 WebSocket clients (s)"),
                 ("threading", "echo acks/s, 10 clients"),
                 ("gevent", "server CPU per echo, 10 clients (us)"), ("-", "`router.py check`, 200 events (s)")}
+    expected |= {("gevent", "intake from 1 client, 40 KB messages (MB/s)"),  # --quick: gevent only
+                 ("gevent", "echo p99 while another client floods 1 MB frames (ms)")}
     if redis_listening():
         expected |= {(mode, "Redis fan-out deliveries/s, 20 receivers")
                      for mode in ("eventlet", "gevent", "threading")}
@@ -64,6 +66,10 @@ def test_the_table_has_every_figure_for_router_and_hand_written(quick_run):
     # The documented socketio.run app runs beside the others in eventlet.
     documented = next(line for line in table.splitlines() if "| eventlet | echo acks/s, 1 client |" in line)
     assert documented.split("|")[6].strip() not in ("", "-")
+    # Bare python-socketio and Node socket.io are measured beside the router for the transport.
+    intake = next(line for line in table.splitlines() if "| gevent | intake from 1 client, 40 KB" in line)
+    cells = [cell.strip() for cell in intake.split("|")]
+    assert cells[8] not in ("", "-") and cells[10] not in ("", "-"), intake
 
 
 @pytest.mark.timeout(660)
@@ -72,12 +78,18 @@ def test_every_figure_is_plausible(quick_run):
     for name, by_mode in results["figures"].items():
         for mode, values in by_mode.items():
             targets = {"router"} if mode == "-" else {"router", "tuned"}
+            if "intake" in name or "flood" in name:
+                targets |= {"bare", "node"}
             assert targets <= set(values), (name, mode, values)
             for target, value in values.items():
                 unit = FIGURES[name].unit
                 assert value > 0, (name, mode, target, value)
                 if unit == "/s":  # loopback: more than a trickle, less than the impossible
                     assert 10 < value < 10_000_000, (name, mode, target, value)
+                elif unit == "MB/s":
+                    assert 0.01 < value < 10_000, (name, mode, target, value)
+                elif "under flood" in name:  # a server that stalls stalls for the whole flood
+                    assert 0.01 < value < 120_000, (name, mode, target, value)
                 elif unit == "ms":
                     assert 0.01 < value < 5_000, (name, mode, target, value)
                 elif unit == "us":  # server CPU per message

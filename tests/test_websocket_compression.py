@@ -76,7 +76,7 @@ def test_a_real_server_answers_the_offer_without_deflate(mode, write_config, rou
     assert "sec-websocket-extensions" not in headers.lower(), headers
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "threading"])  # gevent-websocket never deflates
+@pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
 def test_compression_can_be_turned_back_on(mode, write_config, router_process):
     router = router_process(write_config(CONFIG.format(mode=mode, compression="true")))
     headers = websocket_handshake(router.port, OFFER)

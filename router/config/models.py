@@ -146,7 +146,7 @@ class ServerConfig(StrictModel):
     port: int = Field(5000, ge=0, le=65535, description="the port to listen on; `--port` overrides it; "
                                                         "0 picks a free port")
     async_mode: Literal["eventlet", "gevent", "threading"] = Field(
-        "eventlet", description="eventlet, gevent (with gevent-websocket) or threading (development only)")
+        "eventlet", description="eventlet, gevent or threading (development only)")
     # Declared before cors_allowed_origins so its validator can see it.
     cors_allow_any_origin: bool = Field(False, description="the explicit opt-in for any origin "
                                                            "(cors_allowed_origins \"*\" or []); check and "
@@ -162,6 +162,16 @@ class ServerConfig(StrictModel):
     max_http_buffer_size: int = Field(1_000_000, gt=0, description="the largest message accepted, in "
                                                                    "bytes; above it engine.io drops "
                                                                    "the connection")
+    # Fair intake: checked where WebSocket frames are read (router/upstream/websocket_frames.py).
+    max_client_bytes_per_second: int | None = Field(
+        4_000_000, gt=0,
+        description="bytes a second one WebSocket client may send, averaged over its burst; once "
+                    "it has sent more, its next read waits (TCP slows the client down) instead of "
+                    "the server spending its CPU on it. null: no limit")
+    max_client_burst_bytes: int | None = Field(
+        None, gt=0,
+        description="bytes a client may send at once before max_client_bytes_per_second applies; "
+                    "default: twice max_http_buffer_size, so a largest message always passes at once")
     secret_key: str | None = Field(None, description="the Flask secret key (write ${ENV}); default: "
                                                      "random per process, so console logins end "
                                                      "with a restart")
@@ -210,6 +220,11 @@ class ServerConfig(StrictModel):
     shutdown_reconnect: bool = Field(True, description="say goodbye with an Engine.IO close, after "
                                                        "which socket.io-client reconnects; false: a "
                                                        "final Socket.IO disconnect")
+
+    @property
+    def client_burst_bytes(self) -> int:
+        """``max_client_burst_bytes``, or its default: twice ``max_http_buffer_size``."""
+        return self.max_client_burst_bytes or 2 * self.max_http_buffer_size
 
     @field_validator("cors_allowed_origins")
     @classmethod

@@ -30,6 +30,8 @@ from router.upstream.client_manager import client_counts
 from router.upstream.engineio_cors import allow_own_origin
 from router.upstream.packets import CheckedPacket, guard_packets
 from router.upstream.pings import PingScheduler, works_with_admin_ui
+from router.upstream.websocket_frames import Intake
+from router.upstream.websocket_frames import install as install_websocket
 
 
 class UnknownNamespace(python_socketio.Namespace):
@@ -81,6 +83,9 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         options["transports"] = server.transports
     socketio = SocketIO(app, **options)
     guard_packets(socketio.server)
+    # Frames at C speed, oversized ones refused on their header, each client's reads metered.
+    install_websocket(socketio.server.eio, Intake(server.max_client_bytes_per_second,
+                                                  server.client_burst_bytes))
     if not server.websocket_compression:  # outermost, so the WebSocket server never sees the offer
         app.wsgi_app = DeclineWebSocketCompression(app.wsgi_app)
     hooks = LibraryHooks(

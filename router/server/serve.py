@@ -80,13 +80,10 @@ def _serve_gevent(router, sock, host, max_connections, ready) -> None:
     from router.upstream.lean_wsgi import gevent_handler, tune_gevent
 
     tune_gevent()
-    try:
-        from geventwebsocket.handler import WebSocketHandler
-        handler = {"handler_class": gevent_handler(WebSocketHandler)}
-    except ImportError:  # WebSocket then comes from simple-websocket
-        handler = {"handler_class": gevent_handler(pywsgi.WSGIHandler)}
+    # Plain pywsgi: WebSockets are served by router/upstream/websocket_frames.py, not gevent-websocket.
+    handler = gevent_handler(pywsgi.WSGIHandler)
     spawn = Pool(max_connections) if max_connections else "default"
-    server = pywsgi.WSGIServer(sock, direct_call(router.app), log=None, spawn=spawn, **handler)
+    server = pywsgi.WSGIServer(sock, direct_call(router.app), log=None, spawn=spawn, handler_class=handler)
     stop = operations_of(router).stop
     # stop_accepting() leaves serve_forever running (close() would end it, and its handlers
     # one second later); stop() then ends the connections left.

@@ -25,10 +25,9 @@ library internals: ``router.server.middleware.direct_call``.)
 | eventlet.wsgi | ``HttpProtocol.rbufsize``, ``.wbufsize`` (subclassed) | 1 KB buffers instead of 8 KB and 16 KB per connection |
 | gevent.pywsgi | ``WSGIHandler.__init__`` (subclassed) | a 1 KB read buffer (``rfile``) per connection |
 | gevent.pywsgi | ``WSGIHandler.get_environ`` (subclassed), ``.headers`` | drop the parsed headers a WebSocket would keep for its life |
-| geventwebsocket.handler | ``WebSocketHandler`` (subclassed alike) | the same for gevent-websocket's handler |
 | gevent | ``config.track_greenlet_tree`` (documented setting) | off unless ``GEVENT_TRACK_GREENLET_TREE`` asks for it |
 
-tested with: eventlet 0.41.3, gevent 26.9.0, gevent-websocket 0.10.1
+tested with: eventlet 0.41.3, gevent 26.9.0
 """
 
 from __future__ import annotations
@@ -37,16 +36,13 @@ import os
 
 from router.upstream._contract import Needs, Seam
 
-SEAM = Seam("wsgi server buffers", {"eventlet": "0.41.3", "gevent": "26.9.0", "gevent-websocket": "0.10.1"},
+SEAM = Seam("wsgi server buffers", {"eventlet": "0.41.3", "gevent": "26.9.0"},
             requires=[
     Needs("eventlet.wsgi", "HttpProtocol", attributes=("rbufsize", "wbufsize")),
     Needs("eventlet.wsgi", "server", ("sock", "site", "protocol")),
     Needs("gevent.pywsgi", "WSGIHandler.__init__", ("self", "sock", "address", "server", "rfile"), exact=True),
     Needs("gevent.pywsgi", "WSGIHandler.get_environ", ("self",), exact=True),
     Needs("gevent.pywsgi", "WSGIHandler", attributes=("headers",)),
-    Needs("geventwebsocket.handler", "WebSocketHandler.__init__", ("self", "sock", "address", "server", "rfile"),
-          exact=True),
-    Needs("geventwebsocket.handler", "WebSocketHandler.get_environ", ("self",), exact=True),
     Needs("gevent", "config.track_greenlet_tree"),
 ])
 

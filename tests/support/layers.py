@@ -38,6 +38,7 @@ LAYER_MODULES = {
     "test_ops_schema.py": {"cli"},
     "test_ops_shutdown.py": {"node"},
     "test_scale_out.py": {"broker", "node"},
+    "test_websocket_frames.py": {"processes"},
 }
 LAYER_TESTS = {
     "test_abuse_controls.py::test_check_warns_about_any_origin": {"cli"},
