@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from handwritten import exit_when_stdin_closes, serve_tuned  # noqa: E402
+from handwritten import exit_when_stdin_closes, hide_gevent_websocket, serve_tuned  # noqa: E402
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -60,6 +60,7 @@ def main(argv=None) -> None:
         from gevent import monkey
 
         monkey.patch_all()
+        hide_gevent_websocket()  # WebSockets through simple-websocket, as in bench/handwritten.py
     serve_tuned(create_app(args.mode, args.backend), args.mode, args.host, args.port)
 
 

@@ -31,7 +31,7 @@ def hello(ctx, options):
 '''
 
 
-def wait_for_log(router, text: str, after: int = 0, timeout: float = 20) -> int:
+def wait_for_log(router, text: str, after: int = 0, timeout: float = 60) -> int:
     """Wait until ``text`` appears in the logs after offset ``after``; its offset."""
     found = threading.Event()
     deadline = time.monotonic() + timeout
