@@ -6,7 +6,6 @@ byte budget while another client's echo stays quick. Timing targets live in the 
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
 import json
 import random
@@ -80,26 +79,6 @@ def assigned_on_self(cls: type) -> set[str]:
                     and isinstance(node.value, ast.Name) and node.value.id == "self":
                 names.add(node.attr)
     return names
-
-
-@pytest.mark.filterwarnings("ignore:\\s*Eventlet is deprecated")
-@pytest.mark.parametrize("module, name, parameters, attributes", websocket_frames.REQUIRES,
-                         ids=[f"{module}.{name}" for module, name, *_ in websocket_frames.REQUIRES])
-def test_each_library_name_the_transport_relies_on_is_there(module, name, parameters, attributes):
-    target = importlib.import_module(module)
-    for part in name.split("."):
-        assert hasattr(target, part), f"{module}.{name} no longer exists"
-        target = getattr(target, part)
-    if parameters:
-        actual = list(inspect.signature(target).parameters)
-        missing = [parameter for parameter in parameters if parameter not in actual]
-        assert not missing, f"{module}.{name} takes ({', '.join(actual)}), no longer {missing}"
-    if attributes:
-        owner = target if isinstance(target, type) else getattr(importlib.import_module(module),
-                                                                 name.split(".")[0])
-        gone = [attribute for attribute in attributes
-                if not hasattr(owner, attribute) and attribute not in assigned_on_self(owner)]
-        assert not gone, f"{module}.{name} instances no longer have {gone}"
 
 
 @pytest.mark.filterwarnings("ignore:\\s*Eventlet is deprecated")
