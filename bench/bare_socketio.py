@@ -18,7 +18,7 @@ import sys
 import threading
 import warnings
 
-from handwritten import UNCAPPED, announce, exit_when_stdin_closes, hide_gevent_websocket, nodelay_listener
+from handwritten import exit_when_stdin_closes, patch_for, serve_tuned
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -61,37 +61,11 @@ def decline_compression(app):
     return middleware
 
 
-def serve(app, mode: str, host: str, port: int) -> None:
-    sock = nodelay_listener(host, port)
-    announce(sock.getsockname()[1])
-    if mode == "eventlet":
-        import eventlet.wsgi
-
-        eventlet.wsgi.server(eventlet.greenio.GreenSocket(sock), app, log_output=False,
-                             max_size=UNCAPPED)
-    elif mode == "gevent":
-        from gevent import pywsgi
-
-        pywsgi.WSGIServer(sock, app, log=None).serve_forever()
-    else:
-        from werkzeug.serving import make_server
-
-        make_server(host, port, app, threaded=True, fd=sock.fileno()).serve_forever()
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
-    if args.mode == "eventlet":
-        import eventlet
-
-        eventlet.monkey_patch()
-    elif args.mode == "gevent":
-        from gevent import monkey
-
-        monkey.patch_all()
-        hide_gevent_websocket()
-    serve(create_app(args.mode), args.mode, args.host, args.port)
+    patch_for(args.mode)
+    serve_tuned(create_app(args.mode), args.mode, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,20 @@ def serve_tuned(app, mode: str, host: str, port: int) -> None:
         make_server(host, port, app, threaded=True, fd=sock.fileno()).serve_forever()
 
 
+def patch_for(mode: str) -> None:
+    """Monkey patch first, as Flask-SocketIO's deployment docs say, for eventlet and gevent;
+    gevent serves WebSockets through simple-websocket (see hide_gevent_websocket)."""
+    if mode == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+    elif mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+        hide_gevent_websocket()
+
+
 def hide_gevent_websocket() -> None:
     """Make python-engineio serve gevent WebSockets through simple-websocket, as it does on a
     machine installed from pyproject.toml (no gevent-websocket), even where gevent-websocket is
@@ -116,16 +130,7 @@ def exit_when_stdin_closes() -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
-    # Flask-SocketIO's deployment docs: monkey patch first when using eventlet or gevent.
-    if args.mode == "eventlet":
-        import eventlet
-
-        eventlet.monkey_patch()
-    elif args.mode == "gevent":
-        from gevent import monkey
-
-        monkey.patch_all()
-        hide_gevent_websocket()
+    patch_for(args.mode)
     app, socketio = create_app(args.mode, args.message_queue, args.channel)
     if args.style == "documented":
         if not args.port:

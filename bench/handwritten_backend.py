@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from handwritten import exit_when_stdin_closes, hide_gevent_websocket, serve_tuned  # noqa: E402
+from handwritten import exit_when_stdin_closes, patch_for, serve_tuned  # noqa: E402
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -52,15 +52,7 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
-    if args.mode == "eventlet":
-        import eventlet
-
-        eventlet.monkey_patch()
-    elif args.mode == "gevent":
-        from gevent import monkey
-
-        monkey.patch_all()
-        hide_gevent_websocket()  # WebSockets through simple-websocket, as in bench/handwritten.py
+    patch_for(args.mode)
     serve_tuned(create_app(args.mode, args.backend), args.mode, args.host, args.port)
 
 
