@@ -11,7 +11,8 @@ below it (tests/test_layers.py keeps it so)::
     builtins/  the built-in plugins, through the same contract as user plugins
     plugins/   the registry: built-ins, ./plugins/*.py, entry points
     config/    YAML text -> validated models; no Flask, no Socket.IO, no network
-    plugin_api.py, errors.py, text.py, credentials.py: the contract and what every layer shares
+    plugin_api.py, errors.py, text.py, credentials.py, delivery.py: the contract and what every
+               layer shares
 
 upstream/ holds every override of a library's internals; only server/ imports it.
 

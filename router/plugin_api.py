@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
+from router.delivery import volatile_sends
 from router.errors import Refused, StepError
 
 __all__ = ["Options", "NoOptions", "PluginSpec", "StepContext", "ConnectContext", "step",
@@ -237,17 +238,21 @@ class StepContext:
     def data(self) -> Any:
         return self.args[0] if self.args else None
 
-    def emit(self, event: str, *values: Any, to: Any = None, include_self: bool = True) -> None:
+    def emit(self, event: str, *values: Any, to: Any = None, include_self: bool = True,
+             volatile: bool = False) -> None:
         """Send ``event`` with ``values`` to the sender, or with ``to`` to a room or a client's sid
-        (``include_self=False``: not to the sender, if it is in that room)."""
+        (``include_self=False``: not to the sender, if it is in that room). ``volatile``: not to
+        a client that has other messages waiting to be sent (router/delivery.py)."""
         if to is None:
-            self._send(event, values, to=self.sid)
+            self._send(event, values, volatile, to=self.sid)
         else:
-            self._send(event, values, to=room_name(to), skip_sid=None if include_self else self.sid)
+            self._send(event, values, volatile, to=room_name(to),
+                       skip_sid=None if include_self else self.sid)
 
-    def broadcast(self, event: str, *values: Any, include_self: bool = True) -> None:
+    def broadcast(self, event: str, *values: Any, include_self: bool = True,
+                  volatile: bool = False) -> None:
         """Send ``event`` with ``values`` to every client of this namespace."""
-        self._send(event, values, skip_sid=None if include_self else self.sid)
+        self._send(event, values, volatile, skip_sid=None if include_self else self.sid)
 
     def join(self, room: Any) -> None:
         """Put the sender in ``room`` (the namespace's ``rooms:`` policy may refuse it)."""
@@ -265,13 +270,17 @@ class StepContext:
         """Disconnect the sender from this namespace, after what was sent to it so far."""
         self.socketio.server.disconnect(self.sid, namespace=self.namespace)
 
-    def _send(self, event: str, values: tuple, **kwargs: Any) -> None:
+    def _send(self, event: str, values: tuple, volatile: bool, **kwargs: Any) -> None:
         if not isinstance(event, str) or not event:
             raise StepError(f"event must be a non-empty string, got {event!r}")
         # Flask-SocketIO sends a tuple as several arguments; one value goes as itself.
         payload = values[0] if len(values) == 1 else tuple(values)
         try:
-            self.socketio.emit(event, payload, namespace=self.namespace, **kwargs)
+            if volatile:
+                with volatile_sends():
+                    self.socketio.emit(event, payload, namespace=self.namespace, **kwargs)
+            else:
+                self.socketio.emit(event, payload, namespace=self.namespace, **kwargs)
         except (TypeError, ValueError) as exc:  # raised by the JSON encoder, before anything is sent
             raise StepError(f"the payload cannot be sent as JSON: {exc}") from exc
 

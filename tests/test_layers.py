@@ -18,7 +18,7 @@ PACKAGE = ROOT / "router"
 # Lowest first: a layer may import the layers before it in this list, never those after it.
 ORDER = ["base", "plugin_api", "config", "plugins", "builtins", "compile", "runtime", "http",
          "server", "cli"]
-BASE_MODULES = {"errors", "text", "credentials"}
+BASE_MODULES = {"errors", "text", "credentials", "delivery"}
 # upstream/ overrides library internals: only the server uses it, and it uses nothing of ours
 # but the base modules, so an upgrade is checked in one place.
 UPSTREAM = "upstream"

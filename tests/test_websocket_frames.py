@@ -32,6 +32,7 @@ CONFIG = """
     server:
       async_mode: {mode}
       max_http_buffer_size: {cap}
+      max_queued_bytes_per_client: null  # a client that stops reading here is not cut off (see test_outbound_queues.py)
       {extra}
     namespaces:
       /frames:

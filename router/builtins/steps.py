@@ -34,6 +34,9 @@ class Payload(Values):
     """What an emitting step sends: the incoming event and values unless told otherwise."""
 
     event: str | None = Field(None, description="event name to send; default: the incoming one")
+    volatile: bool = Field(False, description="drop the message for a client that has others "
+                                              "waiting to be sent, instead of queueing it (as Node's "
+                                              "volatile): for cursors, typing indicators, prices")
 
 
 def outgoing(ctx: StepContext, options: Payload) -> tuple[str, tuple]:
@@ -45,7 +48,7 @@ def outgoing(ctx: StepContext, options: Payload) -> tuple[str, tuple]:
 def echo(ctx: StepContext, options: Payload) -> None:
     """Send the payload back to the sender (same event name unless `event:` is given)."""
     event, values = outgoing(ctx, options)
-    ctx.emit(event, *values)
+    ctx.emit(event, *values, volatile=options.volatile)
 
 
 class EmitOptions(Payload):
@@ -57,7 +60,8 @@ class EmitOptions(Payload):
 def emit(ctx: StepContext, options: EmitOptions) -> None:
     """Send a (templated) payload to the sender, or to a room or sid with `to:`."""
     event, values = outgoing(ctx, options)
-    ctx.emit(event, *values, to=options.to, include_self=options.include_self)
+    ctx.emit(event, *values, to=options.to, include_self=options.include_self,
+             volatile=options.volatile)
 
 
 class BroadcastOptions(Payload):
@@ -68,7 +72,7 @@ class BroadcastOptions(Payload):
 def broadcast(ctx: StepContext, options: BroadcastOptions) -> None:
     """Send the payload to every client of the namespace (no callbacks)."""
     event, values = outgoing(ctx, options)
-    ctx.broadcast(event, *values, include_self=options.include_self)
+    ctx.broadcast(event, *values, include_self=options.include_self, volatile=options.volatile)
 
 
 class RoomOptions(Options):
@@ -96,7 +100,8 @@ class RelayOptions(Payload):
 def room_relay(ctx: StepContext, options: RelayOptions) -> None:
     """Send the payload to everyone in a room."""
     event, values = outgoing(ctx, options)
-    ctx.emit(event, *values, to=options.room, include_self=options.include_self)
+    ctx.emit(event, *values, to=options.room, include_self=options.include_self,
+             volatile=options.volatile)
 
 
 @step("room.close", RoomOptions)

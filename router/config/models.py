@@ -172,6 +172,16 @@ class ServerConfig(StrictModel):
         None, gt=0,
         description="bytes a client may send at once before max_client_bytes_per_second applies; "
                     "default: twice max_http_buffer_size, so a largest message always passes at once")
+    # Bounded outgoing queues: counted where Engine.IO queues packets (router/upstream/outbound_queues.py).
+    max_queued_bytes_per_client: int | None = Field(
+        8_000_000, gt=0,
+        description="bytes that may wait to be sent to one client; a client that stops reading is "
+                    "disconnected with the reason \"slow consumer\" once more would wait (a message "
+                    "that finds nothing waiting always goes). null: no limit")
+    max_queued_messages_per_client: int | None = Field(
+        10_000, gt=0,
+        description="messages that may wait to be sent to one client, as max_queued_bytes_per_client "
+                    "counts bytes. null: no limit")
     secret_key: str | None = Field(None, description="the Flask secret key (write ${ENV}); default: "
                                                      "random per process, so console logins end "
                                                      "with a restart")

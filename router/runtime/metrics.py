@@ -169,6 +169,13 @@ class RouterMetrics:
             f"{PREFIX}_events_dropped", "Events dropped before their steps ran (rate limits, "
             "payload limits, unknown events), per namespace, event and reason",
             ["namespace", "event", "reason"], registry=self.registry)
+        self.slow_consumers = Counter(
+            f"{PREFIX}_slow_consumers_disconnected", "Clients disconnected because more waited to "
+            "be sent to them than server.max_queued_bytes_per_client or "
+            "max_queued_messages_per_client allow", registry=self.registry)
+        self.volatile_dropped = Counter(
+            f"{PREFIX}_volatile_dropped", "Volatile messages not sent to a client that had "
+            "others waiting", registry=self.registry)
         if client_counts is not None:
             self.registry.register(_ConnectedClients(client_counts, namespaces))
         groups: dict[Callable, list] = {}

@@ -7,6 +7,7 @@ the same calls a hand-written Flask-SocketIO app makes.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from functools import partial
@@ -30,8 +31,12 @@ from router.upstream.client_manager import client_counts
 from router.upstream.engineio_cors import allow_own_origin
 from router.upstream.packets import CheckedPacket, guard_packets
 from router.upstream.pings import PingScheduler, works_with_admin_ui
+from router.upstream.outbound_queues import OutboundLimits
+from router.upstream.outbound_queues import install as bound_outbound_queues
 from router.upstream.websocket_frames import Intake
 from router.upstream.websocket_frames import install as install_websocket
+
+log = logging.getLogger("socketio_router")
 
 
 class UnknownNamespace(python_socketio.Namespace):
@@ -94,6 +99,7 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         is_handshake_connect=handler_calls.is_handshake_connect,
         client_is_leaving=partial(handler_calls.client_is_leaving, manager))
     dispatcher = Dispatcher(compiled, socketio, hooks)
+    bound_outbound_queues(socketio.server.eio, outbound_limits(server, dispatcher.metrics))
     manager.after_connect = dispatcher.after_connect
     manager.rooms_guard.rooms_policy = dispatcher.admission.rooms_policy
 
@@ -123,3 +129,19 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     if router.pings is not None:
         router.pings.install()  # after the Admin UI, which replaces the Engine.IO connect handler
     return router
+
+
+def outbound_limits(server, metrics) -> OutboundLimits:
+    """The caps of every client's outgoing queue; a slow consumer is logged and counted."""
+
+    def on_slow(eio_sid: str, queued_bytes: int, queued_messages: int) -> None:
+        metrics.slow_consumers.inc()
+        # The disconnect lines that follow name its Socket.IO sids, with the reason "slow consumer".
+        log.warning("disconnecting a slow consumer (Engine.IO session %s): %s bytes in %s messages "
+                    "wait to be sent to it (server.max_queued_bytes_per_client: %s, "
+                    "max_queued_messages_per_client: %s)",
+                    eio_sid, f"{queued_bytes:,}", f"{queued_messages:,}",
+                    server.max_queued_bytes_per_client, server.max_queued_messages_per_client)
+
+    return OutboundLimits(server.max_queued_bytes_per_client, server.max_queued_messages_per_client,
+                          on_slow=on_slow, on_volatile_dropped=metrics.volatile_dropped.inc)

@@ -22,6 +22,9 @@ process. What changes here, and why:
 
 A write-only manager (the ``emit`` command) publishes at once and raises on failure.
 
+A volatile emit (router/delivery.py) is marked in the message it publishes, so the other
+processes deliver it volatile too; a process that does not know the mark ignores it.
+
 ``_publish`` and ``_listen`` are python-socketio's declared extension points for a
 pub/sub manager (PubSubManager's docstring: subclasses implement them), not overrides.
 """
@@ -36,7 +39,9 @@ from typing import Callable
 import socketio
 
 from router.config.brokers import redact
+from router.delivery import sends_are_volatile, volatile_sends
 from router.upstream import pubsub
+from router.upstream.outbound_queues import unbounded_queue
 
 log = logging.getLogger("socketio_router.message_queue")
 
@@ -135,11 +140,13 @@ class BrokerLink:
             return
         with self._outbox_lock:  # threading mode: two first publishes must not start two senders
             if self._outbox is None:
-                outbox = self.server.eio.create_queue()
+                outbox = unbounded_queue(self.server.eio)
                 self.server.start_background_task(self._send_loop, outbox)
                 self._outbox = outbox
 
     def _publish(self, data):
+        if sends_are_volatile() and isinstance(data, dict) and data.get("method") == "emit":
+            data["volatile"] = True  # the other processes drop it for their clients that are behind
         if self.write_only:
             return self._publish_now(data)
         self._start_sender()
@@ -153,6 +160,12 @@ class BrokerLink:
             return None
         self._outbox.put(data)
         return None
+
+    def _handle_emit(self, message):
+        if message.get("volatile"):
+            with volatile_sends():
+                return super()._handle_emit(message)
+        return super()._handle_emit(message)
 
     def _send_loop(self, outbox) -> None:
         while True:

@@ -12,6 +12,7 @@ are private; this module is where they are called.
 | module | name | why |
 |---|---|---|
 | socketio.pubsub_manager | ``PubSubManager._publish``, ``._listen`` (declared extension points) | the outbox and the capped reconnection |
+| socketio.pubsub_manager | ``PubSubManager._handle_emit(message)`` | a message marked volatile by a process is delivered volatile by the others (router/delivery.py) |
 | socketio.pubsub_manager | ``PubSubManager.channel``, ``.write_only``, ``.json``, ``.server`` | what every pub/sub subclass reads |
 | socketio.redis_manager | ``RedisManager._redis_connect``, ``.redis``, ``.pubsub`` | a Redis client per connection, built as python-socketio builds it |
 | socketio.kombu_manager | ``KombuManager._connection``, ``._exchange``, ``._queue`` | kombu connections, exchange and queue as python-socketio declares them |
@@ -28,6 +29,7 @@ SEAM = Seam("pub/sub managers", {"python-socketio": "5.18.1"}, requires=[
     Needs("socketio.pubsub_manager", "PubSubManager._publish", ("self", "data"), exact=True),
     Needs("socketio.pubsub_manager", "PubSubManager._listen", ("self",), exact=True),
     Needs("socketio.pubsub_manager", "PubSubManager.initialize", ("self",), exact=True),
+    Needs("socketio.pubsub_manager", "PubSubManager._handle_emit", ("self", "message"), exact=True),
     Needs("socketio.pubsub_manager", "PubSubManager", ("channel", "write_only", "logger"),
           attributes=("channel", "write_only", "json", "server")),
     Needs("socketio.redis_manager", "RedisManager", ("url", "channel", "write_only", "logger", "redis_options"),

@@ -47,6 +47,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from router.upstream._contract import Needs, Seam
+from router.upstream.outbound_queues import attach_transport
 
 log = logging.getLogger("socketio_router")
 
@@ -171,6 +172,7 @@ class WebSocketApp:
         connection = Connection(sock, environ, self.server, self.intake, peer=_peer(self.handler))
         if not connection.handshake():
             return self._taken_over(kind, sock)
+        attach_transport(getattr(self.handler, "__self__", None), connection.abort)
         if "eventlet.set_idle" in environ:
             # eventlet's graceful stop treats an upgraded connection as idle (as eventlet.websocket does).
             environ["eventlet.set_idle"]()
@@ -396,6 +398,12 @@ class Connection:
                 chunks = self.protocol.data_to_send()
             self._write(chunks)
         _shutdown(self._sock, socket.SHUT_WR)
+
+    def abort(self) -> None:
+        """Hang up now, without the close handshake: for a client that no longer reads, whose
+        writer may be blocked on its full TCP window (the shutdown wakes it with an error)."""
+        self._ended = True
+        _shutdown(self._sock, socket.SHUT_RDWR)
 
     def _write_replies(self, chunks: list) -> None:
         if chunks:

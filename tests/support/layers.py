@@ -38,6 +38,7 @@ LAYER_MODULES = {
     "test_ops_schema.py": {"cli"},
     "test_ops_shutdown.py": {"node"},
     "test_scale_out.py": {"broker", "node"},
+    "test_slow_consumers.py": {"processes"},
     "test_websocket_frames.py": {"processes"},
 }
 LAYER_TESTS = {

@@ -7,6 +7,7 @@ server allows, sending flat out with every send waiting for TCP.
 from __future__ import annotations
 
 import json
+import socket
 import struct
 
 import websocket
@@ -16,10 +17,13 @@ from websocket import ABNF
 class RawSocketIO:
     """One WebSocket connected to a namespace. ``recv_packet`` answers Engine.IO's PINGs itself."""
 
-    def __init__(self, url: str, namespace: str = "/", timeout: float = 10):
+    def __init__(self, url: str, namespace: str = "/", timeout: float = 10,
+                 receive_buffer: int | None = None):
+        """``receive_buffer``: the socket's SO_RCVBUF, so a client that stops reading fills it soon."""
         self.namespace = namespace
         address = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
-        self.ws = websocket.create_connection(address, timeout=timeout)
+        options = [(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else []
+        self.ws = websocket.create_connection(address, timeout=timeout, sockopt=options)
         opened = self.ws.recv()
         assert opened.startswith("0{"), opened
         self.ws.send(f"40{namespace},")
