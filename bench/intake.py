@@ -9,6 +9,9 @@ Scenarios (spec["scenario"]):
   flood   a raw WebSocket client (websocket-client) sends ``size``-byte Socket.IO events as
           fast as the server reads them for ``seconds``; prints ``{"type": "flooding"}`` once
           it sends, and reports the MB/s the server took.
+  stall   a raw WebSocket client with a small receive buffer joins ``room``, prints
+          ``{"type": "stalled"}`` and reads nothing until "stop" comes on stdin; then reads
+          what is left and reports whether the server had hung up on it (``disconnected``).
 
 Results are one JSON line on stdout ({"ok": true, ...} or {"ok": false, "error": ...}); every
 run is bounded by spec["limit"] seconds.
@@ -82,6 +85,44 @@ def flood(spec: dict) -> dict:
             "mb_per_s": len(message) * sent / seconds / 1e6}
 
 
+def stall(spec: dict) -> dict:
+    """A room member that stops reading, as a tab in the background or a phone in a tunnel."""
+    import socket
+
+    import websocket
+
+    url = spec["url"].replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = websocket.create_connection(url, timeout=spec.get("limit", 120),
+                                     sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)])
+    try:
+        if not ws.recv().startswith("0"):
+            raise RuntimeError("expected an Engine.IO open packet")
+        ws.send(f"40{NAMESPACE},")
+        while not ws.recv().startswith(f"40{NAMESPACE},"):
+            pass  # PINGs, too early to need an answer
+        ws.send(f'42{NAMESPACE},1["join",{{"room":"{spec.get("room", "bench")}"}}]')
+        while not ws.recv().startswith(f"43{NAMESPACE},1"):
+            pass
+        report({"type": "stalled"})
+        sys.stdin.readline()  # "stop", or the runner closed stdin
+        # Bytes, not frames: a server may have hung up in the middle of one.
+        ws.sock.settimeout(spec.get("quiet", 5))
+        left = 0
+        try:
+            while data := ws.sock.recv(1 << 20):  # what the kernel and the server kept for it
+                left += len(data)
+            return {"disconnected": True, "bytes_left": left}  # then the end...
+        except socket.timeout:
+            return {"disconnected": False, "bytes_left": left}  # ...or silence
+        except OSError:  # reset
+            return {"disconnected": True, "bytes_left": left}
+    finally:
+        try:
+            ws.close(timeout=1)
+        except Exception:
+            pass
+
+
 def _answer_pings(ws, stop: threading.Event) -> None:
     """Engine.IO's heartbeat: a PONG for each PING, so a long flood is not timed out."""
     while not stop.is_set():
@@ -101,7 +142,7 @@ def main() -> int:
     timer.daemon = True
     timer.start()
     try:
-        result = {"intake": intake, "flood": flood}[spec["scenario"]](spec)
+        result = {"intake": intake, "flood": flood, "stall": stall}[spec["scenario"]](spec)
     except Exception as exc:
         report({"ok": False, "scenario": spec.get("scenario"), "error": f"{type(exc).__name__}: {exc}"})
         return 1

@@ -8,7 +8,8 @@
 //                `waitForGo` it reports {"type": "ready"} once connected and starts on "go".
 //   fanout       `receivers` sockets join a room (spread over spec.urls), one sender on urls[0]
 //                emits "fanout" with at most `window` messages not yet delivered to everyone;
-//                reports deliveries per second and delivery latency.
+//                reports deliveries per second and delivery latency. `padding`: bytes of text
+//                added to each message (the stalled-reader figure sends 40 KB messages).
 //   connections  waits for "go" on stdin, opens `count` sockets, reports how long that took,
 //                then holds them until "release" (or stdin closes) and closes them.
 //
@@ -156,6 +157,7 @@ async function fanout() {
   const receivers = spec.receivers;
   const window = spec.window || 1;
   const warmupMessages = spec.warmupMessages ?? 5;
+  const padding = spec.padding ? "x".repeat(spec.padding) : "";
   const received = new Map(); // seq -> deliveries so far
   const latencies = [];
   let deliveries = 0;
@@ -203,7 +205,7 @@ async function fanout() {
           measuredStart = now;
           deadline = now + spec.seconds * 1000;
         }
-        sender.emit("fanout", { room, seq: sent++, t: now });
+        sender.emit("fanout", padding ? { room, seq: sent++, t: now, padding } : { room, seq: sent++, t: now });
         inFlight++;
       }
       if (inFlight === 0) {

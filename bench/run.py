@@ -43,7 +43,7 @@ from table import FIGURES, render  # noqa: E402
 CONFIG = BENCH / "configs" / "bench.yaml"
 REDIS = ("127.0.0.1", 6379)
 MODES = ("eventlet", "gevent", "threading")
-PARTS = ("check", "echo", "fanout", "connections", "redis", "backend", "intake", "flood")
+PARTS = ("check", "echo", "fanout", "connections", "redis", "backend", "intake", "flood", "stall")
 # The intake figures measure the transport, not the budget: the router's is set out of reach.
 UNBOUNDED_BYTES_PER_SECOND = 10**12
 
@@ -70,12 +70,16 @@ class Plan:
     intake_bytes: int = 16_000_000  # sent per intake run
     flood_size: int = 1_000_000     # the default max_http_buffer_size: the largest frame allowed
     flood_seconds: float = 3.0      # the other client's echoes measured while the flood goes on
-    transport_modes: tuple = MODES  # the modes of the intake and flood figures
+    stall_receivers: int = 20       # room members that read, beside the one that stops
+    stall_padding: int = 40_000     # bytes of each message into the room
+    stall_seconds: float = 3.0
+    transport_modes: tuple = MODES  # the modes of the intake, flood and stall figures
 
 
 QUICK = dict(echo_clients=(1, 10), fanout_receivers=(20,), redis_receivers=(20,), connections=200,
              connection_processes=2, seconds=0.5, warmup=0.2, repeat=1, backend_clients=(10,),
              intake_sizes=(40_000,), intake_bytes=2_000_000, flood_seconds=1.0,
+             stall_receivers=10, stall_seconds=1.0,
              # A stock eventlet server stays behind a flood for many seconds: one mode smokes it.
              transport_modes=("gevent",))
 
@@ -201,6 +205,37 @@ def flood(results: Results, plan: Plan, mode: str, servers: dict) -> None:
         results.put("flood MB/s taken", mode, target, flooded["mb_per_s"])
 
 
+def stall(results: Results, plan: Plan, mode: str, servers: dict) -> None:
+    """A room of 40 KB messages, once as it is and once with a member that stops reading: the
+    others' deliveries per second, the server's RSS growth, and whether it cut the member off."""
+    for target, server in servers.items():
+        spec = {"scenario": "fanout", "urls": [server.url], "receivers": plan.stall_receivers,
+                "window": max(2, 500 // plan.stall_receivers), "padding": plan.stall_padding,
+                "seconds": plan.stall_seconds, "maxCount": 100_000, "limit": 90}
+        staller = None
+        try:
+            run_load({**spec, "seconds": plan.warmup})  # the first large messages warm caches up
+            alone = run_load(spec)
+            staller = LoadProcess({"scenario": "stall", "url": server.url, "limit": 120}, INTAKE_LOAD)
+            staller.wait_for(lambda m: m.get("type") == "stalled", 30)
+            before = server.rss_kb()
+            beside = run_load(spec)
+            grown = server.rss_kb() - before
+            staller.send("stop")
+            ended = staller.wait_for(lambda m: "ok" in m, 60)
+        except BenchError as exc:
+            results.fail("fan-out beside a stalled reader", mode, target, exc)
+            continue
+        finally:
+            if staller is not None:
+                staller.stop()
+        results.put("stall fan-out/s alone", mode, target, alone["rate"])
+        results.put("stall fan-out/s beside", mode, target, beside["rate"])
+        results.put("stall fan-out kept", mode, target, beside["rate"] / alone["rate"])
+        results.put("stall RSS growth MB", mode, target, grown / 1024)
+        results.put("stall reader cut off", mode, target, 1.0 if ended["disconnected"] else 0.0)
+
+
 def connections(results: Results, plan: Plan, mode: str, target: str, server: Server) -> None:
     """Open ``plan.connections`` WebSocket clients; time it and weigh them in the server's RSS."""
     # Warm up first: the first connections import the WebSocket driver and fill caches.
@@ -295,7 +330,7 @@ def run(plan: Plan) -> Results:
                     echo(results, plan, mode, servers)
                 if servers and "fanout" in plan.parts:
                     fanout(results, plan, mode, servers, plan.fanout_receivers)
-        if mode in plan.transport_modes and {"intake", "flood"} & set(plan.parts):
+        if mode in plan.transport_modes and {"intake", "flood", "stall"} & set(plan.parts):
             transport(results, plan, mode)
         if mode in plan.connection_modes and "connections" in plan.parts:
             for target, make in targets(mode, documented=False).items():
@@ -335,7 +370,7 @@ def targets(mode: str, documented: bool = True) -> dict:
 
 
 def transport(results: Results, plan: Plan, mode: str) -> None:
-    """The intake and flood figures of ``mode``, the references started once for both."""
+    """The intake, flood and stall figures of ``mode``, the references started once for all."""
     factories = {"router": partial(Server.router, CONFIG, mode),  # the default budget
                  "router, budget out of reach": partial(Server.router, CONFIG, mode,
                                                         client_bytes_per_second=UNBOUNDED_BYTES_PER_SECOND),
@@ -353,6 +388,12 @@ def transport(results: Results, plan: Plan, mode: str) -> None:
                   file=sys.stderr, flush=True)
             flood(results, plan, mode, {**references, **({"router": servers["router"]}
                                                          if "router" in servers else {})})
+        if "stall" in plan.parts:
+            print(f"bench: {mode}: fan-out of {plan.stall_padding // 1000} KB messages beside a reader "
+                  f"that stops", file=sys.stderr, flush=True)
+            # The outgoing caps are the default ones; the sender's budget is not the subject.
+            unbounded = servers.get("router, budget out of reach")
+            stall(results, plan, mode, {**references, **({"router": unbounded} if unbounded else {})})
 
 
 def make_server(target: str, mode: str, queue: str = "", channel: str = "bench") -> Server:

@@ -50,6 +50,12 @@ _PATTERNS = [
     (r"echo p50 ms under flood", LATENCY),
     (r"echo p99 ms under flood", Figure("ms", False, _at_most(50.0), "<= 50 ms")),
     (r"flood MB/s taken", INTAKE),
+    (r"stall fan-out/s (alone|beside)", Figure("/s", True)),
+    (r"stall fan-out kept", Figure("x", True, lambda values: "ok" if values["router"] >= 0.8 else "MISS",
+                                   ">= 0.8")),
+    (r"stall RSS growth MB", Figure("MB", False, _at_most(64.0), "<= 64 MB")),
+    (r"stall reader cut off", Figure("yes/no", True, lambda values: "ok" if values["router"] else "MISS",
+                                     "yes")),
 ]
 
 
@@ -72,6 +78,11 @@ _LABELS = {
     "echo p50 ms under flood": "echo p50 while another client floods 1 MB frames (ms)",
     "echo p99 ms under flood": "echo p99 while another client floods 1 MB frames (ms)",
     "flood MB/s taken": "MB/s the flooding client got in",
+    "stall fan-out/s alone": "fan-out deliveries/s, 40 KB messages",
+    "stall fan-out/s beside": "fan-out deliveries/s, 40 KB messages, beside a member that stops reading",
+    "stall fan-out kept": "fan-out kept beside the stalled member (beside / alone)",
+    "stall RSS growth MB": "server RSS growth while a member stops reading (MB)",
+    "stall reader cut off": "the stalled member disconnected by the server",
 }
 
 
@@ -112,6 +123,10 @@ def label(name: str) -> str:
 def number(value, unit: str) -> str:
     if value is None:
         return "-"
+    if unit == "yes/no":
+        return "yes" if value else "no"
+    if unit == "x":
+        return f"{value:.2f}x"
     if unit == "/s":
         return f"{value:,.0f}"
     if unit == "MB/s":
@@ -148,7 +163,7 @@ def render(results) -> str:
             router = values.get("router")
             cells = [mode, label(name), number(router, figure.unit)]
             for key, _, _ in REFERENCES:
-                to_reference = ratio(router, values.get(key))
+                to_reference = ratio(router, values.get(key)) if figure.unit != "yes/no" else None
                 cells += [number(values.get(key), figure.unit),
                           f"{to_reference:.2f}x" if to_reference is not None else "-"]
             verdict = figure.target(values) if router is not None else ""
