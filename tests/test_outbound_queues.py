@@ -157,3 +157,34 @@ def test_the_defaults_are_documented_values():
     server = ServerConfig()
     assert server.max_queued_bytes_per_client == 8_000_000
     assert server.max_queued_messages_per_client == 10_000
+
+
+@pytest.mark.parametrize("step, volatile", [
+    ("echo: {volatile: true}", True),
+    ("emit: {to: r, volatile: true}", True),
+    ("broadcast: {volatile: true}", True),
+    ("room.relay: {room: r, volatile: true}", True),
+    ("room.relay: {room: r}", False),
+])
+def test_an_emitting_step_with_volatile_marks_its_sends_and_only_them(build_router, connect, step,
+                                                                      volatile):
+    router = build_router(f"""
+        namespaces:
+          /q:
+            events:
+              go:
+                - room.join: {{room: r}}
+                - {step}
+    """)
+    marks = []
+    emit = router.socketio.emit
+
+    def recording_emit(*args, **kwargs):
+        marks.append(sends_are_volatile())
+        return emit(*args, **kwargs)
+
+    router.socketio.emit = recording_emit
+    client = connect(router, "/q")
+    client.emit("go", "hi", namespace="/q")
+    assert marks == [volatile] and not sends_are_volatile()
+    assert [message["args"] for message in client.get_received("/q")] == [["hi"]]

@@ -16,6 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.cluster import BROKERS, unique_channel
 from tests.support.py_client import PyClient
 from tests.support.raw_websocket import RawSocketIO
 from tests.support.router_process import RouterProcess
@@ -178,3 +179,31 @@ def test_one_message_larger_than_the_cap_reaches_a_member_that_keeps_up(router, 
     assert sender.call("say", {"n": -1, "text": payload}, timeout=30) is True
     (data,) = wait_for_events(member, "said", 1)[-1]
     assert data == {"n": -1, "text": payload}
+
+
+def test_a_volatile_message_from_another_process_skips_a_member_that_is_behind(router_process,
+                                                                             tmp_path):
+    """Behind a message queue, the mark travels with the message: the process of the stalled
+    member drops it there too, and does not cut the member off."""
+    channel = unique_channel("volatile")
+    path = tmp_path / "cluster.yaml"
+    path.write_text(textwrap.dedent(CONFIG.format(mode="eventlet", cap=QUEUE_CAP)).lstrip()
+                    .replace("server:\n", f"server:\n  message_queue: {BROKERS['redis']}\n"
+                                          f"  channel: {channel}\n", 1))
+    first, second = router_process(path), router_process(path)
+    stalled = stalled_member(second)
+    sender = PyClient(first.url, NAMESPACE, transports=["websocket"]).connect()
+    try:
+        assert sender.call("join") == "joined"  # a member on the first process: the room spans both
+        for number in range(COUNT):
+            sender.call("cursor", {"n": number, "text": "x" * MESSAGE}, timeout=30)
+        stalled.ws.send(stalled.event_packet("join", ack=2))
+        moved = 0
+        while stalled.recv_packet() != f'43{NAMESPACE},2["joined"]':
+            moved += 1
+    finally:
+        sender.close()
+        stalled.close()
+    assert 0 < moved < COUNT
+    assert metric(second, "socketio_router_volatile_dropped_total") > 0
+    assert metric(second, "socketio_router_slow_consumers_disconnected_total") == 0
