@@ -79,8 +79,11 @@ def install(eio, limits: OutboundLimits) -> None:
     # Green threads switch only where they wait, so a count updated between two waits needs no
     # lock; threads do.
     locked = eio.async_mode == "threading"
-    bounded = type(f"Bounded{base.__name__}", (LockedCounts if locked else Counts, base),
-                   {"limits": limits, "server": eio, "unbounded": base})
+    # A put and a get are on the path of every packet to every client: what they read is bound
+    # here, on the class, rather than looked up per packet.
+    bounded = type(f"Bounded{base.__name__}", (LockedCounts if locked else Counts, base), {
+        "limits": limits, "max_bytes": limits.max_bytes, "max_messages": limits.max_messages,
+        "server": eio, "unbounded": base, "_base_put": base.put, "_base_get": base.get})
     eio._async = {**eio._async, "queue": bounded}
 
 
@@ -92,8 +95,10 @@ def unbounded_queue(eio):
 
 
 def _weight(item) -> int:
-    data = getattr(item, "data", None)
-    return len(data) if isinstance(data, (str, bytes)) else 0
+    try:
+        return len(item.data)  # str or bytes; an OPEN packet's dict counts its keys, harmlessly
+    except TypeError:  # no data (PING, NOOP, CLOSE)
+        return 0
 
 
 class Counts:
@@ -103,7 +108,11 @@ class Counts:
     """
 
     limits: OutboundLimits
+    max_bytes: float
+    max_messages: float
     server = None
+    _base_put: Callable
+    _base_get: Callable
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -114,29 +123,27 @@ class Counts:
 
     def put(self, item, block=True, timeout=None):
         if item is not None:
-            weight = _weight(item)
             if self.slow:
                 return
+            weight = _weight(item)
             if self.queued_messages:
                 if sends_are_volatile():
                     self.limits.on_volatile_dropped()
                     return
-                if (self.queued_bytes + weight > self.limits.max_bytes
-                        or self.queued_messages >= self.limits.max_messages):
+                if (self.queued_bytes + weight > self.max_bytes
+                        or self.queued_messages >= self.max_messages):
                     self._overflow()
                     return
-            self._count(weight, 1)
-        super().put(item, block, timeout)
+            self.queued_bytes += weight
+            self.queued_messages += 1
+        self._base_put(item, block, timeout)
 
     def get(self, block=True, timeout=None):
-        item = super().get(block, timeout)
+        item = self._base_get(block, timeout)
         if item is not None:
-            self._count(-_weight(item), -1)
+            self.queued_bytes -= _weight(item)
+            self.queued_messages -= 1
         return item
-
-    def _count(self, weight: int, messages: int) -> None:
-        self.queued_bytes += weight
-        self.queued_messages += messages
 
     def _overflow(self) -> None:
         self.slow = True
@@ -165,20 +172,28 @@ class Counts:
             stop = stop or item is None
             self.task_done()
         if stop:
-            super().put(None)
+            self._base_put(None)
 
 
 class LockedCounts(Counts):
-    """:class:`Counts` for the threading mode, where two threads may count at once."""
+    """:class:`Counts` for the threading mode, where two threads may count at once. A put never
+    waits (the queues have no size limit), so it runs under the lock whole; a get waits outside it."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._counts_lock = threading.Lock()
 
-    def _count(self, weight: int, messages: int) -> None:
+    def put(self, item, block=True, timeout=None):
         with self._counts_lock:
-            self.queued_bytes += weight
-            self.queued_messages += messages
+            Counts.put(self, item, block, timeout)
+
+    def get(self, block=True, timeout=None):
+        item = self._base_get(block, timeout)
+        if item is not None:
+            with self._counts_lock:
+                self.queued_bytes -= _weight(item)
+                self.queued_messages -= 1
+        return item
 
 
 def attach_transport(engineio_socket, abort: Callable[[], None]) -> None:
