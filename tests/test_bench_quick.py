@@ -119,6 +119,20 @@ def test_the_in_process_overhead_bench_measures_both_targets(mode, event):
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{mode}, {event}: server CPU per message")
-    figures = {line.split()[0]: float(line.split()[1]) for line in lines[1:3]}
-    assert set(figures) == {"router", "tuned"} and all(value > 0 for value in figures.values())
-    assert lines[3].startswith("  ratio router / tuned: ")
+    figures = {line.split()[0]: float(line.split()[1]) for line in lines[1:4]}
+    assert set(figures) == {"router", "tuned", "bare"} and all(value > 0 for value in figures.values())
+    assert lines[4].startswith("  ratio router / tuned: ")
+    assert lines[5].startswith("  ratio router / bare: ")
+
+
+def test_the_in_process_allocation_count_names_the_routers_own_lines():
+    done = subprocess.run([sys.executable, "bench/overhead.py", "--mode", "gevent", "--event", "echo",
+                           "--allocations", "20"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("gevent, echo: memory blocks a message holds at its first packet")
+    targets = [line.split()[0] for line in lines[1:] if not line.startswith("      ")]
+    assert targets == ["router", "tuned", "bare"], done.stdout
+    # The router's own lines are listed under it, as files of router/ with their line numbers.
+    own = [line.split()[-1] for line in lines[2:lines.index(next(l for l in lines if l.startswith("  tuned")))]]
+    assert own and all(line.startswith("router/") and line.rsplit(":", 1)[1].isdigit() for line in own), own
