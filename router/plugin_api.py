@@ -113,6 +113,11 @@ class PluginSpec:
     ``metrics(options_list) -> metric families``: called at each scrape of ``/metrics``
     with the options of every step and rule of the config that declares this same
     function; returns prometheus_client metric families (``CounterMetricFamily``...).
+    ``needs_request_context``: the step uses what Flask-SocketIO gives a handler
+    (``flask.request.sid``, ``session``, ``url_for``, ``request.event``, ``emit()`` without
+    arguments). True unless declared otherwise; an event whose steps and error steps all say
+    False is handled without a Flask request context, which is about half the cost of a
+    message (every built-in step says False: it acts through its :class:`StepContext`).
     """
 
     kind: str
@@ -126,6 +131,7 @@ class PluginSpec:
     describe: Callable[[Any], str | None] | None = None
     risks: Callable[[Any], Iterable[Risk]] | None = None
     metrics: Callable[[list], Iterable[Any]] | None = None
+    needs_request_context: bool = True
 
     @property
     def origin(self) -> str:
@@ -156,7 +162,8 @@ def _marker(kind: str, name: str, options: type[BaseModel] | None, description: 
 def step(name: str, options: type[BaseModel] | None = None, *, description: str | None = None,
          answers_callback: bool = False, secret_options: tuple[str, ...] = (),
          provides: tuple[str, ...] = (), describe: Callable | None = None,
-         risks: Callable | None = None, metrics: Callable | None = None):
+         risks: Callable | None = None, metrics: Callable | None = None,
+         needs_request_context: bool = True):
     """Mark ``handler(ctx, options)`` as the step plugin ``name`` (see :class:`PluginSpec`)."""
     _check_secret_options(name, options, secret_options)
     for variable in provides:
@@ -165,7 +172,8 @@ def step(name: str, options: type[BaseModel] | None = None, *, description: str 
                             f"got {variable!r}")
     return _marker(STEP, name, options, description, answers_callback=answers_callback,
                    secret_options=frozenset(secret_options), provides=frozenset(provides),
-                   describe=describe, risks=risks, metrics=metrics)
+                   describe=describe, risks=risks, metrics=metrics,
+                   needs_request_context=bool(needs_request_context))
 
 
 def auth_rule(name: str, options: type[BaseModel] | None = None, *, description: str | None = None,
