@@ -276,10 +276,11 @@ class StepContext:
     def _send(self, event: str, values: tuple, **kwargs: Any) -> None:
         if not isinstance(event, str) or not event:
             raise StepError(f"event must be a non-empty string, got {event!r}")
-        # Flask-SocketIO sends a tuple as several arguments; one value goes as itself.
+        # A tuple goes as several arguments, one value as itself. Straight to python-socketio:
+        # Flask-SocketIO's emit only adds what a callback or include_self needs, unused here.
         payload = values[0] if len(values) == 1 else tuple(values)
         try:
-            self.socketio.emit(event, payload, namespace=self.namespace, **kwargs)
+            self.socketio.server.emit(event, payload, namespace=self.namespace, **kwargs)
         except (TypeError, ValueError) as exc:  # raised by the JSON encoder, before anything is sent
             raise StepError(f"the payload cannot be sent as JSON: {exc}") from exc
 
