@@ -249,13 +249,13 @@ class StepContext:
         """Send ``event`` with ``values`` to the sender, or with ``to`` to a room or a client's sid
         (``include_self=False``: not to the sender, if it is in that room)."""
         if to is None:
-            self._send(event, values, to=self.sid)
+            self._send(event, values, self.sid, None)
         else:
-            self._send(event, values, to=room_name(to), skip_sid=None if include_self else self.sid)
+            self._send(event, values, room_name(to), None if include_self else self.sid)
 
     def broadcast(self, event: str, *values: Any, include_self: bool = True) -> None:
         """Send ``event`` with ``values`` to every client of this namespace."""
-        self._send(event, values, skip_sid=None if include_self else self.sid)
+        self._send(event, values, None, None if include_self else self.sid)
 
     def join(self, room: Any) -> None:
         """Put the sender in ``room`` (the namespace's ``rooms:`` policy may refuse it)."""
@@ -273,14 +273,14 @@ class StepContext:
         """Disconnect the sender from this namespace, after what was sent to it so far."""
         self.socketio.server.disconnect(self.sid, namespace=self.namespace)
 
-    def _send(self, event: str, values: tuple, **kwargs: Any) -> None:
+    def _send(self, event: str, values: tuple, to: str | None, skip_sid: str | None) -> None:
         if not isinstance(event, str) or not event:
             raise StepError(f"event must be a non-empty string, got {event!r}")
         # A tuple goes as several arguments, one value as itself. Straight to python-socketio:
         # Flask-SocketIO's emit only adds what a callback or include_self needs, unused here.
         payload = values[0] if len(values) == 1 else tuple(values)
         try:
-            self.socketio.server.emit(event, payload, namespace=self.namespace, **kwargs)
+            self.socketio.server.emit(event, payload, to=to, skip_sid=skip_sid, namespace=self.namespace)
         except (TypeError, ValueError) as exc:  # raised by the JSON encoder, before anything is sent
             raise StepError(f"the payload cannot be sent as JSON: {exc}") from exc
 
