@@ -11,7 +11,7 @@ and thread has its own, and setting one costs a fraction of a microsecond.
 
 from __future__ import annotations
 
-from contextvars import ContextVar, Token
+import threading
 
 
 class CurrentEvent:
@@ -25,19 +25,23 @@ class CurrentEvent:
         self.event = event
 
 
-_current: ContextVar[CurrentEvent | None] = ContextVar("socketio_router_event", default=None)
+# By greenlet or thread: threading.get_ident is the green one once eventlet or gevent has
+# monkey patched, as the server does before it imports this.
+_current: dict[int, CurrentEvent] = {}
 
 
-def enter(sid: str, namespace: str, event: str) -> Token:
-    """Make ``event`` the current one; hand the token to :func:`leave` when it is handled."""
-    return _current.set(CurrentEvent(sid, namespace, event))
+def enter(sid: str, namespace: str, event: str) -> int:
+    """Make ``event`` the current one; hand the key to :func:`leave` when it is handled."""
+    key = threading.get_ident()
+    _current[key] = CurrentEvent(sid, namespace, event)
+    return key
 
 
-def leave(token: Token) -> None:
-    _current.reset(token)
+def leave(key: int) -> None:
+    _current.pop(key, None)
 
 
 def current() -> CurrentEvent | None:
     """The event handled here without a Flask request context, or None (then ``flask.request``
     tells, inside a Flask-SocketIO handler)."""
-    return _current.get()
+    return _current.get(threading.get_ident())
