@@ -116,8 +116,8 @@ class PluginSpec:
     ``needs_request_context``: the step uses what Flask-SocketIO gives a handler
     (``flask.request.sid``, ``session``, ``url_for``, ``request.event``, ``emit()`` without
     arguments). True unless declared otherwise; an event whose steps and error steps all say
-    False is handled without a Flask request context, which is about half the cost of a
-    message (every built-in step says False: it acts through its :class:`StepContext`).
+    False is handled without a Flask request context, about a third of what an echo costs
+    in process (every built-in step says False: it acts through its :class:`StepContext`).
     """
 
     kind: str
