@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def create_app(mode: str):
+def create_server(mode: str):
+    """The ``socketio.Server`` with the bench's handlers (bench/overhead.py measures it in process)."""
     import socketio
 
     sio = socketio.Server(async_mode=mode)
@@ -50,7 +51,13 @@ def create_app(mode: str):
     def fanout(sid, data):
         sio.emit("fanout", data, to=data["room"], namespace="/bench")
 
-    return decline_compression(socketio.WSGIApp(sio))
+    return sio
+
+
+def create_app(mode: str):
+    import socketio
+
+    return decline_compression(socketio.WSGIApp(create_server(mode)))
 
 
 def decline_compression(app):

@@ -48,7 +48,7 @@ def summarize(raw: str, top: int) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--target", choices=("router", "tuned", "documented"), default="router")
+    parser.add_argument("--target", choices=("router", "tuned", "documented", "bare"), default="router")
     parser.add_argument("--mode", choices=MODES, default="eventlet")
     parser.add_argument("--scenario", choices=("echo", "fanout"), default="fanout")
     parser.add_argument("--clients", type=int, default=1, help="echo clients")

@@ -9,9 +9,9 @@ Flask-SocketIO's documentation runs it), drives them with Node load generators u
 official socket.io-client over WebSocket (bench/load.mjs), and prints one table with the
 ratio router / hand-written. Every load generator is bounded in count and time.
 
-The transport figures add two references: bare python-socketio (bench/bare_socketio.py, the
-Python stack's ceiling) and Node socket.io 4 (bench/node_server.mjs, what a user would pick
-instead). "intake" is the MB/s one python-socketio client gets into a server, by message size
+Two references run beside them: bare python-socketio (bench/bare_socketio.py, the Python
+stack's ceiling, in the same async mode) and Node socket.io 4 (bench/node_server.mjs, what a
+user would pick instead), for echo, fan-out and the transport figures. "intake" is the MB/s one python-socketio client gets into a server, by message size
 (bench/intake.py; the router's byte budget set out of reach); "flood" is another client's echo
 round trip while one client sends the largest frames flat out (the router's default config).
 ``--json FILE`` also writes every figure. The exit status is 1 if a measurement failed.
@@ -327,7 +327,7 @@ def run(plan: Plan) -> Results:
     for mode in plan.modes:
         if "echo" in plan.parts or "fanout" in plan.parts:
             print(f"bench: {mode}: echo and fan-out", file=sys.stderr, flush=True)
-            with started(targets(mode)) as servers:
+            with started(targets(mode, references=True)) as servers:
                 if servers and "echo" in plan.parts:
                     echo(results, plan, mode, servers)
                 if servers and "fanout" in plan.parts:
@@ -365,9 +365,11 @@ def run(plan: Plan) -> Results:
     return results
 
 
-def targets(mode: str, documented: bool = True) -> dict:
-    """The servers compared in ``mode``, by label, as factories."""
+def targets(mode: str, documented: bool = True, references: bool = False) -> dict:
+    """The servers compared in ``mode``, by label, as factories; with ``references``, bare
+    python-socketio and Node socket.io too (echo and fan-out)."""
     labels = ["router", "tuned"] + (["documented"] if documented and mode == "eventlet" else [])
+    labels += ["bare", "node"] if references else []
     return {label: partial(make_server, label, mode) for label in labels}
 
 
@@ -401,6 +403,10 @@ def transport(results: Results, plan: Plan, mode: str) -> None:
 def make_server(target: str, mode: str, queue: str = "", channel: str = "bench") -> Server:
     if target == "router":
         return Server.router(CONFIG, mode, queue, channel)
+    if target == "bare":
+        return Server.bare(mode)
+    if target == "node":
+        return Server.node()
     return Server.handwritten(mode, target, queue, channel)
 
 

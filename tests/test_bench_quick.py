@@ -8,6 +8,7 @@ noise at these counts; the ratios that matter come from the full run (bench/READ
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -68,6 +69,13 @@ def test_the_table_has_every_figure_for_router_and_hand_written(quick_run):
     # The documented socketio.run app runs beside the others in eventlet.
     documented = next(line for line in table.splitlines() if "| eventlet | echo acks/s, 1 client |" in line)
     assert documented.split("|")[6].strip() not in ("", "-")
+    # Bare python-socketio and Node socket.io are measured beside the router for echo and fan-out.
+    for mode in ("eventlet", "gevent", "threading"):
+        for figure in ("echo acks/s, 10 clients", "fan-out deliveries/s, 20 receivers"):
+            row = next(line for line in table.splitlines() if f"| {mode} | {figure} |" in line)
+            cells = [cell.strip() for cell in row.split("|")]
+            assert cells[8] not in ("", "-") and cells[10] not in ("", "-"), row
+            assert cells[-2].startswith(">= 0.95x tuned, 0.9x bare: "), row
     # Bare python-socketio and Node socket.io are measured beside the router for the transport.
     intake = next(line for line in table.splitlines() if "| gevent | intake from 1 client, 40 KB" in line)
     cells = [cell.strip() for cell in intake.split("|")]
@@ -81,6 +89,9 @@ def test_every_figure_is_plausible(quick_run):
         for mode, values in by_mode.items():
             targets = {"router"} if mode == "-" else {"router", "tuned"}
             if "intake" in name or "flood" in name or name.startswith("stall"):
+                targets |= {"bare", "node"}
+            if re.fullmatch(r"acks/s, \d+ clients|echo p(50|99) ms|CPU us per echo, \d+ clients|"
+                            r"fan-out(/s| p99 ms), \d+", name):  # echo and fan-out: the references too
                 targets |= {"bare", "node"}
             assert targets <= set(values), (name, mode, values)
             for target, value in values.items():
@@ -127,6 +138,20 @@ def test_the_in_process_overhead_bench_measures_both_targets(mode, event):
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{mode}, {event}: server CPU per message")
-    figures = {line.split()[0]: float(line.split()[1]) for line in lines[1:3]}
-    assert set(figures) == {"router", "tuned"} and all(value > 0 for value in figures.values())
-    assert lines[3].startswith("  ratio router / tuned: ")
+    figures = {line.split()[0]: float(line.split()[1]) for line in lines[1:4]}
+    assert set(figures) == {"router", "tuned", "bare"} and all(value > 0 for value in figures.values())
+    assert lines[4].startswith("  ratio router / tuned: ")
+    assert lines[5].startswith("  ratio router / bare: ")
+
+
+def test_the_in_process_allocation_count_names_the_routers_own_lines():
+    done = subprocess.run([sys.executable, "bench/overhead.py", "--mode", "gevent", "--event", "echo",
+                           "--allocations", "20"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("gevent, echo: memory blocks a message holds at its first packet")
+    targets = [line.split()[0] for line in lines[1:] if not line.startswith("      ")]
+    assert targets == ["router", "tuned", "bare"], done.stdout
+    # The router's own lines are listed under it, as files of router/ with their line numbers.
+    own = [line.split()[-1] for line in lines[2:lines.index(next(l for l in lines if l.startswith("  tuned")))]]
+    assert own and all(line.startswith("router/") and line.rsplit(":", 1)[1].isdigit() for line in own), own

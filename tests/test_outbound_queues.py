@@ -177,13 +177,13 @@ def test_an_emitting_step_with_volatile_marks_its_sends_and_only_them(build_rout
                 - {step}
     """)
     marks = []
-    emit = router.socketio.emit
+    emit = router.socketio.server.emit
 
     def recording_emit(*args, **kwargs):
         marks.append(sends_are_volatile())
         return emit(*args, **kwargs)
 
-    router.socketio.emit = recording_emit
+    router.socketio.server.emit = recording_emit
     client = connect(router, "/q")
     client.emit("go", "hi", namespace="/q")
     assert marks == [volatile] and not sends_are_volatile()

@@ -239,7 +239,7 @@ def _envelope(ctx: StepContext) -> dict:
 
 
 @step("http", HttpStepOptions, provides=("response",), secret_options=("secret",),
-      describe=_describe_step, risks=_risks, metrics=_metrics)
+      describe=_describe_step, risks=_risks, metrics=_metrics, needs_request_context=False)
 def http_step(ctx: StepContext, options: HttpStepOptions) -> None:
     """Call your backend; the steps after it see its answer as `response` (status, json, text, headers)."""
     backend = options._backend

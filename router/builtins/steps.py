@@ -44,7 +44,7 @@ def outgoing(ctx: StepContext, options: Payload) -> tuple[str, tuple]:
     return options.event or ctx.event, options.values(ctx)
 
 
-@step("echo", Payload)
+@step("echo", Payload, needs_request_context=False)
 def echo(ctx: StepContext, options: Payload) -> None:
     """Send the payload back to the sender (same event name unless `event:` is given)."""
     event, values = outgoing(ctx, options)
@@ -56,7 +56,7 @@ class EmitOptions(Payload):
     include_self: bool = Field(True, description="with `to:` a room, whether the sender gets it too")
 
 
-@step("emit", EmitOptions)
+@step("emit", EmitOptions, needs_request_context=False)
 def emit(ctx: StepContext, options: EmitOptions) -> None:
     """Send a (templated) payload to the sender, or to a room or sid with `to:`."""
     event, values = outgoing(ctx, options)
@@ -68,7 +68,7 @@ class BroadcastOptions(Payload):
     include_self: bool = Field(True, description="whether the sender gets the broadcast too")
 
 
-@step("broadcast", BroadcastOptions)
+@step("broadcast", BroadcastOptions, needs_request_context=False)
 def broadcast(ctx: StepContext, options: BroadcastOptions) -> None:
     """Send the payload to every client of the namespace (no callbacks)."""
     event, values = outgoing(ctx, options)
@@ -79,13 +79,13 @@ class RoomOptions(Options):
     room: Any = Field(..., description="the room's name, usually a template like {{ data.room }}")
 
 
-@step("room.join", RoomOptions)
+@step("room.join", RoomOptions, needs_request_context=False)
 def room_join(ctx: StepContext, options: RoomOptions) -> None:
     """Put the sender in a room."""
     ctx.join(options.room)
 
 
-@step("room.leave", RoomOptions)
+@step("room.leave", RoomOptions, needs_request_context=False)
 def room_leave(ctx: StepContext, options: RoomOptions) -> None:
     """Take the sender out of a room."""
     ctx.leave(options.room)
@@ -96,7 +96,7 @@ class RelayOptions(Payload):
     include_self: bool = Field(True, description="whether the sender gets it too, if in the room")
 
 
-@step("room.relay", RelayOptions)
+@step("room.relay", RelayOptions, needs_request_context=False)
 def room_relay(ctx: StepContext, options: RelayOptions) -> None:
     """Send the payload to everyone in a room."""
     event, values = outgoing(ctx, options)
@@ -104,19 +104,19 @@ def room_relay(ctx: StepContext, options: RelayOptions) -> None:
              volatile=options.volatile)
 
 
-@step("room.close", RoomOptions)
+@step("room.close", RoomOptions, needs_request_context=False)
 def room_close(ctx: StepContext, options: RoomOptions) -> None:
     """Remove everyone from a room."""
     ctx.close_room(options.room)
 
 
-@step("ack", Values, answers_callback=True)
+@step("ack", Values, answers_callback=True, needs_request_context=False)
 def ack(ctx: StepContext, options: Values) -> None:
     """Answer the client's callback (sent when the event's steps have all run)."""
     ctx.set_ack(*options.values(ctx))
 
 
-@step("disconnect", NoOptions)
+@step("disconnect", NoOptions, needs_request_context=False)
 def disconnect(ctx: StepContext, options: NoOptions) -> None:
     """Disconnect the sender from this namespace (after what earlier steps sent)."""
     ctx.disconnect()

@@ -50,12 +50,28 @@ class CompiledStep:
         router/plugin_api.py) and static options are the same objects as the compiled ones'."""
         if not self.renderers:
             return self.options
-        options = self.options.__copy__()  # shallow: the static options are shared, as written
+        options = _shallow_copy(self.options)  # the static options are shared, as written
         values = options.__dict__
         for name, template, check in self.renderers:
             rendered = template.render(context)
             values[name] = rendered if check is None else check(rendered)
         return options
+
+
+def _shallow_copy(model: BaseModel) -> BaseModel:
+    """``model.__copy__()`` without its three ``copy.copy`` calls (1.4 -> 1.0 us per message):
+    the field values, extra values, set fields and private attributes in new containers, as
+    pydantic's ``BaseModel.__copy__`` makes them (its documented instance attributes)."""
+    cls = type(model)
+    copied = cls.__new__(cls)
+    setter = object.__setattr__
+    setter(copied, "__dict__", model.__dict__.copy())
+    extra = model.__pydantic_extra__
+    setter(copied, "__pydantic_extra__", None if extra is None else extra.copy())
+    setter(copied, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
+    private = model.__pydantic_private__
+    setter(copied, "__pydantic_private__", None if private is None else private.copy())
+    return copied
 
 
 @dataclass

@@ -17,6 +17,7 @@ from router.compile.compiler import (
 )
 from router.errors import Refused, StepError
 from router.plugin_api import ConnectContext, StepContext
+from router.runtime import current_event
 from router.runtime.admission import Admission
 from router.runtime.library_hooks import LibraryHooks
 from router.runtime.metrics import RouterMetrics
@@ -197,23 +198,57 @@ class Dispatcher:
     # -- events ---------------------------------------------------------------------------
 
     def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
+        """The handler of ``event`` for Flask-SocketIO, in its request context: the sender is
+        ``flask.request.sid``, and a failure goes to the namespace's error handler."""
+        handle = self._event(namespace, event, steps)
+
+        def on_event(*args: Any) -> Any:
+            return handle(flask.request.sid, args)
+
+        on_event.__name__ = f"on_{event}"
+        return on_event
+
+    def direct_event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
+        """The same handler called as ``(sid, args)`` without a Flask request context: what it
+        handles is the current event, and a failure goes to the on_error steps from here."""
+        handle = self._event(namespace, event, steps)
+        enter, leave = current_event.enter, current_event.leave
+
+        def on_event_direct(sid: str, args: tuple) -> Any:
+            token = enter(sid, namespace, event)
+            try:
+                return handle(sid, args)
+            except Exception as exc:
+                return self.handle_failure(exc, namespace, sid, event, args)
+            finally:
+                leave(token)
+
+        return on_event_direct
+
+    def needs_request_context(self, namespace: str, steps: list[CompiledStep]) -> bool:
+        """Whether an event of ``namespace`` running ``steps`` needs Flask's request context:
+        whether one of them, or of the error steps its failures run, says it does."""
+        compiled = self.compiled.namespaces.get(namespace)
+        errors = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
+        return any(step.plugin.needs_request_context for step in (*steps, *errors))
+
+    def _event(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
         gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
         stats = self.metrics.event_stats(namespace, event)
         clock = time.perf_counter
 
-        def on_event(*args: Any) -> Any:
+        def handle(sid: str, args: tuple) -> Any:
             started = clock()
             try:
-                if gate is not None and not gate.admit(flask.request.sid, args):
+                if gate is not None and not gate.admit(sid, args):
                     return None  # refused: the sender got an error event
-                ctx = self._context(namespace, flask.request.sid, event, args, counted=True)
-                run_steps(steps, ctx)  # StepFailed goes to the namespace's error handler
+                ctx = self._context(namespace, sid, event, args, counted=True)
+                run_steps(steps, ctx)  # StepFailed goes to the caller's error handling
             finally:
                 stats.observe(clock() - started)
             return ack_value(ctx)
 
-        on_event.__name__ = f"on_{event}"
-        return on_event
+        return handle
 
     def error_handler(self, steps: list[CompiledStep]) -> Callable:
         """The Flask-SocketIO error handler of a namespace (or the default one)."""

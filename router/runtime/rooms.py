@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from router.errors import RoomRefused
+from router.runtime import current_event
 from router.text import shown
 
 if TYPE_CHECKING:
@@ -55,11 +56,15 @@ class RoomsGuard:
 
 
 def _current_event(namespace: str) -> str | None:
-    """The event Flask-SocketIO is handling on ``namespace`` in this context, if any.
+    """The event handled on ``namespace`` in this context, if any: the router's current event
+    (router/runtime/current_event.py), else the one Flask-SocketIO is handling.
 
     ``request.namespace`` and ``request.event`` are Flask-SocketIO's documented request
     attributes, not an internal.
     """
+    handled = current_event.current()
+    if handled is not None:
+        return handled.event if handled.namespace == namespace else None
     import flask
 
     if not flask.has_request_context() or getattr(flask.request, "namespace", None) != namespace:

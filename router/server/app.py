@@ -2,7 +2,8 @@
 
 Every YAML event is registered with ``socketio.on_event``, a class namespace with
 ``socketio.on_namespace``, error handlers with ``on_error`` / ``on_error_default``:
-the same calls a hand-written Flask-SocketIO app makes.
+the same calls a hand-written Flask-SocketIO app makes. An event whose steps need no Flask
+request context is then called without one (router/upstream/lean_events.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from functools import partial
 
 import socketio as python_socketio
 from flask import Flask
-from flask_socketio import SocketIO
 
 from router.compile.compiler import CompiledRouter
 from router.http.pages import register_pages
@@ -29,6 +29,7 @@ from router.server.operations import install_operations
 from router.upstream import handler_calls
 from router.upstream.client_manager import client_counts
 from router.upstream.engineio_cors import allow_own_origin
+from router.upstream.lean_events import LeanSocketIO, direct
 from router.upstream.packets import CheckedPacket, guard_packets
 from router.upstream.pings import PingScheduler, works_with_admin_ui
 from router.upstream.outbound_queues import OutboundLimits
@@ -56,7 +57,7 @@ class RouterApp:
     """What a config serves: the Flask app, its SocketIO object and the dispatcher."""
 
     app: Flask
-    socketio: SocketIO
+    socketio: LeanSocketIO
     dispatcher: Dispatcher
     compiled: CompiledRouter
     timers: TimerRunner | None = None  # started by the CLI with the server, not by create_app
@@ -86,7 +87,7 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     )
     if server.transports:
         options["transports"] = server.transports
-    socketio = SocketIO(app, **options)
+    socketio = LeanSocketIO(app, **options)
     guard_packets(socketio.server)
     # Frames at C speed, oversized ones refused on their header, each client's reads metered.
     install_websocket(socketio.server.eio, Intake(server.max_client_bytes_per_second,
@@ -111,8 +112,11 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         socketio.on_event("connect", dispatcher.connect_handler(namespace), namespace=namespace.name)
         socketio.on_event("disconnect", dispatcher.disconnect_handler(namespace), namespace=namespace.name)
         for event, steps in namespace.events.items():
-            socketio.on_event(event, dispatcher.event_handler(namespace.name, event, steps),
-                              namespace=namespace.name)
+            handler = dispatcher.event_handler(namespace.name, event, steps)
+            if not dispatcher.needs_request_context(namespace.name, steps):
+                # Half a message's cost saved: no Flask request context (router/upstream/lean_events.py).
+                direct(handler, dispatcher.direct_event_handler(namespace.name, event, steps))
+            socketio.on_event(event, handler, namespace=namespace.name)
         socketio.on_event("*", dispatcher.admission.unknown_event_handler(namespace.name),
                           namespace=namespace.name)
         if namespace.on_error is not None:

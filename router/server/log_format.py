@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from router.runtime import current_event
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Fields a caller may pass with ``extra=`` that we copy to the JSON object.
 CONTEXT_FIELDS = ("sid", "namespace", "event", "rule", "reason", "plugin", "remote_addr")
@@ -16,8 +18,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, and the Socket.IO context.
 
     ``sid``, ``namespace`` and ``event`` come from ``extra=`` when the caller gives
-    them, else from the Flask-SocketIO request being handled, so every line a
-    handler or a plugin logs carries them without changing the logging call.
+    them, else from the event being handled (the router's current event, or the
+    Flask-SocketIO request), so every line a handler or a plugin logs carries them
+    without changing the logging call.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -40,6 +43,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def _request_context() -> dict:
+    handled = current_event.current()  # an event handled without Flask's request context
+    if handled is not None:
+        return {"sid": handled.sid, "namespace": handled.namespace, "event": handled.event}
     flask = sys.modules.get("flask")
     if flask is None or not flask.has_request_context():
         return {}
