@@ -116,3 +116,15 @@ def test_check_loads_no_server_broker_or_unused_library(tmp_path):
                           env={**__import__("os").environ, "FLASK_SECRET": "s" * 32, "ROUTER_TOKEN": "t"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_turning_a_transport_guard_off_is_a_risk(write_config):
+    path = write_config(SAFE.replace("server:\n", "server:\n  max_queued_bytes_per_client: null\n"
+                                                  "  max_client_bytes_per_second: null\n"))
+    result = run_cli("check", "--config", str(path), "--strict",
+                     env={"FLASK_SECRET": "x" * 32, "ROUTER_TOKEN": "t" * 20})
+    assert result.returncode == 1
+    assert (f"warning: {path}:2: server.max_queued_bytes_per_client: turned off: a client that stops "
+            f"reading keeps everything sent to it") in result.stderr
+    assert f"warning: {path}:3: server.max_client_bytes_per_second: turned off: one client" in result.stderr
+    assert "2 warning(s)" in result.stderr

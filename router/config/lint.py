@@ -41,6 +41,20 @@ def security_warnings(config: RouterConfig, source: ConfigSource) -> list[Proble
     return warnings
 
 
+# The transport's guards against one client (docs/abuse-controls.md), when a config turns one off.
+TRANSPORT_GUARDS = {
+    "max_client_bytes_per_second": (
+        "one client sending large messages flat out can take the process's CPU from the others",
+        "leave the default (4,000,000), or raise it"),
+    "max_queued_bytes_per_client": (
+        "a client that stops reading keeps everything sent to it in the server's memory until "
+        "its ping timeout", "leave the default (8,000,000), or raise it"),
+    "max_queued_messages_per_client": (
+        "a client that stops reading keeps every message sent to it in the server's memory until "
+        "its ping timeout", "leave the default (10,000), or raise it"),
+}
+
+
 def find_risks(config: RouterConfig, source: ConfigSource,
                secret_options: dict[str, frozenset[str]] | None = None,
                plugin_risks: Iterable[tuple[tuple, Risk]] = ()) -> list[Problem]:
@@ -68,6 +82,9 @@ def find_risks(config: RouterConfig, source: ConfigSource,
                 f"namespace {name} has no rate limit: one client can flood it",
                 hint="add rate:, e.g. rate: 20/s"))
     risks += _secrets_in_file(source, secret_options)
+    for key, (danger, hint) in TRANSPORT_GUARDS.items():
+        if key in config.server.model_fields_set and getattr(config.server, key) is None:
+            risks.append(source.problem(("server", key), f"turned off: {danger}", hint=hint))
     queue = config.server.message_queue
     if queue and urlsplit(queue).password and ("server", "message_queue") not in source.env_paths:
         risks.append(source.problem(
