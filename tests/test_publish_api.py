@@ -131,7 +131,7 @@ def test_the_api_is_off_without_a_key(build_router, environ):
      "invalid request: give either room or sid, not both"),
     ({"namespace": "/chat", "event": "x", "args": "notalist"}, 400, "invalid request: args: Input should be a valid list"),
     ({"namespace": "/chat", "event": "x", "to": "r"}, 400,
-     "invalid request: to: unknown field; the fields are namespace, event, data, args, room, sid"),
+     "invalid request: to: unknown field; the fields are namespace, event, data, args, room, sid, volatile"),
 ])
 def test_bad_fields_are_400_naming_the_field(http, body, status, error):
     response = http.post("/api/emit", json=body, headers=AUTH)
@@ -194,3 +194,21 @@ def request_with(headers):
 ])
 def test_check_api_key(headers, expected, accepted):
     assert check_api_key(request_with(headers), expected) is accepted
+
+
+@pytest.mark.parametrize("volatile", [True, False])
+def test_a_volatile_emit_is_marked_as_such(router, http, chat_client, volatile):
+    from router.delivery import sends_are_volatile
+
+    alice = chat_client()
+    marks = []
+    emit = router.socketio.emit
+
+    def recording_emit(*args, **kwargs):
+        marks.append(sends_are_volatile())
+        return emit(*args, **kwargs)
+
+    router.socketio.emit = recording_emit
+    body = {"namespace": "/chat", "event": "price", "data": 42, **({"volatile": True} if volatile else {})}
+    assert http.post("/api/emit", json=body, headers=AUTH).status_code == 200
+    assert marks == [volatile] and received(alice) == [("price", [42])]

@@ -32,6 +32,8 @@ def add_emit_parser(commands) -> None:
     target = emit.add_mutually_exclusive_group()
     target.add_argument("--room", help="only the clients in this room")
     target.add_argument("--sid", help="only this client")
+    emit.add_argument("--volatile", action="store_true",
+                      help="not to a client that has other messages waiting to be sent")
 
 
 def emit(args) -> int:
@@ -57,6 +59,8 @@ def emit(args) -> int:
     for option in ("room", "sid"):
         if getattr(args, option) is not None:
             body[option] = getattr(args, option)
+    if args.volatile:
+        body["volatile"] = True
     try:
         request = EmitRequest.model_validate(body)
     except ValidationError as exc:

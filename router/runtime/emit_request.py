@@ -22,12 +22,12 @@ from router.config.models import (
 )
 from router.config.problems import suggest
 from router.config.strict import StrictModel
+from router.delivery import volatile_sends
 
 
 class EmitRequest(StrictModel):
-    """``{"namespace", "event", "data" | "args", "room" | "sid"}``; without room or sid, every
-    client of the namespace receives it."""
-
+    """``{"namespace", "event", "data" | "args", "room" | "sid", "volatile"}``; without room or
+    sid, every client of the namespace receives it."""
 
     namespace: str = Field(..., description="a namespace the config declares, e.g. /chat")
     event: str = Field(..., min_length=1, description="the event name clients listen to")
@@ -35,6 +35,8 @@ class EmitRequest(StrictModel):
     args: list[Any] | None = Field(None, description="several values to send")
     room: str | None = Field(None, min_length=1, description="only the clients in this room")
     sid: str | None = Field(None, min_length=1, description="only this client")
+    volatile: bool = Field(False, description="not to a client that has other messages waiting to "
+                                              "be sent (router/delivery.py)")
 
     @field_validator("namespace")
     @classmethod
@@ -87,7 +89,7 @@ def field_problems(error: ValidationError) -> list[dict]:
         field = ".".join(str(part) for part in item["loc"]) or None
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown field; the fields are namespace, event, data, args, room, sid"
+            message = "unknown field; the fields are namespace, event, data, args, room, sid, volatile"
         elif item["type"] == "missing":
             message = "required"
         problems.append({"field": field, "message": message})
@@ -96,4 +98,8 @@ def field_problems(error: ValidationError) -> list[dict]:
 
 def send(emitter, request: EmitRequest) -> None:
     """Emit ``request`` through a Flask-SocketIO ``SocketIO`` or a python-socketio manager."""
-    emitter.emit(request.event, request.payload, namespace=request.namespace, to=request.to)
+    if request.volatile:
+        with volatile_sends():
+            emitter.emit(request.event, request.payload, namespace=request.namespace, to=request.to)
+    else:
+        emitter.emit(request.event, request.payload, namespace=request.namespace, to=request.to)
