@@ -164,7 +164,11 @@ def plugins_section(kind: str, schema: dict) -> str:
     for spec in builtin_registry().specs(kind):
         lines = [f"### `{spec.name}`", "", _cell(spec.description or "")]
         declared = []
-        if spec.answers_callback:
+        if callable(spec.answers_callback):
+            declared.append("answers the client's callback unless its options say otherwise: then "
+                            "at most once per event, and not in on_connect / on_disconnect "
+                            "(`answers_callback=` a function of the options)")
+        elif spec.answers_callback:
             declared.append("answers the client's callback: at most once per event, and not in "
                             "on_connect / on_disconnect (`answers_callback=True`)")
         if spec.provides:

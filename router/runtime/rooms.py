@@ -44,7 +44,7 @@ class RoomsGuard:
     def check_enter(self, sid: str, namespace: str, room) -> None:
         if room != sid and self.is_client_sid(room):
             raise RoomRefused(f"room {shown(room)} is another client's private room")
-        policy = self.rooms_policy(namespace, _current_event(namespace)) if self.rooms_policy else None
+        policy = self.rooms_policy(namespace, current_event(namespace)) if self.rooms_policy else None
         if policy is not None:
             policy.check(room, self.rooms_of(sid, namespace), sid)
 
@@ -54,7 +54,7 @@ class RoomsGuard:
             raise RoomRefused(f"room {shown(room)} is a client's private room and cannot be closed")
 
 
-def _current_event(namespace: str) -> str | None:
+def current_event(namespace: str) -> str | None:
     """The event Flask-SocketIO is handling on ``namespace`` in this context, if any.
 
     ``request.namespace`` and ``request.event`` are Flask-SocketIO's documented request

@@ -26,7 +26,8 @@ from router.server.managers import create_manager
 from router.server.middleware import DeclineWebSocketCompression
 from router.server.operations import install_operations
 from router.upstream import handler_calls
-from router.upstream.client_manager import client_counts
+from router.server.shared_rooms import shared_room_store
+from router.upstream.client_manager import client_counts, is_client_sid
 from router.upstream.engineio_cors import allow_own_origin
 from router.upstream.packets import CheckedPacket, guard_packets
 from router.upstream.pings import PingScheduler, works_with_admin_ui
@@ -92,10 +93,16 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         client_counts=partial(client_counts, manager),
         event_context=handler_calls.event_context,
         is_handshake_connect=handler_calls.is_handshake_connect,
-        client_is_leaving=partial(handler_calls.client_is_leaving, manager))
-    dispatcher = Dispatcher(compiled, socketio, hooks)
+        client_is_leaving=partial(handler_calls.client_is_leaving, manager),
+        is_client_sid=partial(is_client_sid, manager))
+    # Presence and history of the whole cluster in Redis, with a Redis message queue.
+    room_store = shared_room_store(compiled, manager, socketio.server)
+    dispatcher = Dispatcher(compiled, socketio, hooks, room_store)
     manager.after_connect = dispatcher.after_connect
     manager.rooms_guard.rooms_policy = dispatcher.admission.rooms_policy
+    manager.room_watch = dispatcher.presence  # None: no room is tracked, nothing to tell
+    if room_store is not None:
+        room_store.presence = dispatcher.presence
 
     for namespace in compiled.namespaces.values():
         if namespace.class_ref:
@@ -115,7 +122,7 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     socketio.server.register_namespace(UnknownNamespace("*"))
     if register_pages(app, socketio, compiled):  # the demo page and the console, if the config asks
         allow_own_origin(socketio.server.eio)
-    app.register_blueprint(publish_api(socketio, compiled))
+    app.register_blueprint(publish_api(socketio, compiled, dispatcher.presence))
     router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio))
     if works_with_admin_ui(server.admin_ui.mode if server.admin_ui is not None else None):
         router.pings = PingScheduler(socketio.server.eio)
