@@ -89,7 +89,7 @@ class PresenceConfig(StrictModel):
         default_factory=list, description="the identity fields a member shows, e.g. [sub, name]")
     announce: bool = Field(True, description="send `presence` join and leave notices to the room's "
                                              "other members; false: track only")
-    ttl: Duration = Field(30.0, description="how soon the members of a router process that stopped "
+    ttl: Duration = Field("30s", validate_default=True, description="how soon the members of a router process that stopped "
                                             "answering leave the member lists (with Redis)")
 
 
@@ -97,8 +97,8 @@ class HistoryConfig(StrictModel):
     """What was said in each room: the last messages the steps sent into it."""
 
     size: int = Field(50, ge=1, le=10_000, description="messages kept per room, the newest")
-    ttl: Duration = Field(86_400.0, description="none older than this (500ms, 2s, 1m, 1h); "
-                                                "default: 24h")
+    ttl: Duration = Field("24h", validate_default=True,
+                          description="none older than this: 500ms, 2s, 1m, 1h")
     max_rooms: int = Field(10_000, ge=1, description="rooms whose history one process keeps in "
                                                      "memory; the least recently used goes first")
 
