@@ -2,6 +2,7 @@
 
     python bench/overhead.py                       # gevent, 20,000 echoes, 5 rounds
     python bench/overhead.py --mode eventlet --messages 50000 --event fanout
+    python bench/overhead.py --event fanout --config bench/configs/bench-rooms.yaml   # presence + history
 
 Each target (the router serving bench/configs/bench.yaml, the tuned hand-written app of
 bench/handwritten.py) runs in a child process monkey patched for the mode, with one client
@@ -29,15 +30,16 @@ NAMESPACE = "/bench"
 TARGETS = ("router", "tuned")
 
 
-def build(target: str, mode: str):
-    """(flask app, SocketIO) for ``target``, as its server process would build them."""
+def build(target: str, mode: str, config: str = str(CONFIG)):
+    """(flask app, SocketIO) for ``target``, as its server process would build them; the router
+    serves ``config``."""
     if target == "router":
         os.environ["BENCH_ASYNC_MODE"] = mode
         from router.compile.load import load_source
         from router.server.app import create_app
         from router.config.source import read_config_file
 
-        router = create_app(load_source(read_config_file(str(CONFIG))))
+        router = create_app(load_source(read_config_file(config)))
         return router.app, router.socketio
     sys.path.insert(0, str(BENCH))
     from handwritten import create_app
@@ -77,9 +79,10 @@ class Client:
             self.sleep(0.001)
 
 
-def measure(target: str, mode: str, event: str, messages: int, rounds: int) -> list[float]:
+def measure(target: str, mode: str, event: str, messages: int, rounds: int,
+            config: str = str(CONFIG)) -> list[float]:
     """Microseconds of process CPU per message, one figure per round."""
-    app, socketio = build(target, mode)
+    app, socketio = build(target, mode, config)
     client = Client(app, socketio)
     room = {"room": "r"}
     client.send("join", room, 1)
@@ -112,7 +115,7 @@ def child(args) -> None:
     import logging
 
     logging.disable(logging.WARNING)  # the router logs each connect at INFO; keep the table clean
-    figures = measure(args.child, args.mode, args.event, args.messages, 1)
+    figures = measure(args.child, args.mode, args.event, args.messages, 1, args.config)
     print(json.dumps(figures))
 
 
@@ -122,6 +125,8 @@ def main(argv=None) -> int:
     parser.add_argument("--event", choices=("echo", "fanout"), default="echo")
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--config", default=str(CONFIG),
+                        help="the config the router serves (default: bench/configs/bench.yaml)")
     parser.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -132,14 +137,15 @@ def main(argv=None) -> int:
         for target in TARGETS:  # alternate, so a noisy moment hits both
             done = subprocess.run(
                 [sys.executable, __file__, "--child", target, "--mode", args.mode,
-                 "--event", args.event, "--messages", str(args.messages)],
+                 "--event", args.event, "--messages", str(args.messages),
+                 "--config", os.path.abspath(args.config)],
                 capture_output=True, text=True, timeout=600)
             if done.returncode:
                 raise SystemExit(f"{target} failed:\n{done.stderr}{done.stdout}")
             results[target] += json.loads(done.stdout.strip().splitlines()[-1])
     best = {target: min(figures) for target, figures in results.items()}
     print(f"{args.mode}, {args.event}: server CPU per message, best of {args.rounds} rounds "
-          f"of {args.messages:,}")
+          f"of {args.messages:,}, the router serving {os.path.relpath(args.config)}")
     for target in TARGETS:
         rounds = " ".join(f"{value:.1f}" for value in results[target])
         print(f"  {target:7} {best[target]:6.1f} us   (rounds: {rounds})")

@@ -179,6 +179,29 @@ def test_a_killed_process_leaves_no_member_behind(router_process, write_config, 
     wait_for_log(a, r"process \w+ stopped answering; its 2 member\(s\) left")
 
 
+def test_a_stopped_process_takes_its_members_along_announced_once(router_process, write_config, users):
+    import redis
+
+    channel = unique_channel("presence")
+    a, b = start_pair(router_process, presence_config(write_config, BROKERS["redis"], channel))
+    processes = redis.Redis.from_url(BROKERS["redis"])
+    eventually(lambda: processes.zcard(f"{channel}:rooms:processes") == 2, what="both processes live")
+    alice, bob = users(a, "alice"), users(b, "bob")
+    assert alice.call("join", {"room": "lobby"}) is True
+    assert bob.call("join", {"room": "lobby"}) is True
+    assert alice.wait_event("presence")[0]["action"] == "join"
+    b.signal(signal.SIGTERM)
+    assert b.wait(15) == 0
+    assert alice.wait_event("presence") == (
+        {"room": "lobby", "action": "leave", "member": {"sub": "bob", "name": "bob", "connections": 0}},)
+    assert names(alice.call("who", {"room": "lobby"})) == [("alice", 1)]
+    assert processes.zcard(f"{channel}:rooms:processes") == 1  # B took itself out as it stopped
+    processes.close()
+    time.sleep(TTL + 1.5)  # past the ttl, when a process that vanished would be collected
+    assert alice.events("presence") == [], "the stopped process's member was announced twice"
+    assert "stopped answering" not in a.logs()
+
+
 def test_history_is_shared_across_processes(router_process, write_config, users, js):
     a, b = start_pair(router_process, presence_config(write_config, BROKERS["redis"], unique_channel("history")))
     alice, bob = users(a, "alice", "Alice"), users(b, "bob", "Bob")

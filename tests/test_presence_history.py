@@ -435,3 +435,31 @@ def test_an_unreachable_store_answers_this_processs_view_and_logs_once(build_rou
 
 def names(members):
     return [member["sub"] for member in members]
+
+
+def test_check_strict_warns_where_a_cluster_cannot_share_them():
+    import textwrap
+
+    from router.compile.load import load_source
+    from router.config.lint import find_risks
+    from router.config.source import parse_config_text
+
+    def risks(queue, rooms):
+        text = f"""
+            server: {{message_queue: "{queue}"}}
+            namespaces:
+              /chat:
+                auth: [{{token: {{values: ["${{T}}"]}}}}]
+                rate: 5/s
+                rooms: {rooms}
+        """
+        compiled = load_source(parse_config_text(textwrap.dedent(text).lstrip(), "c.yaml", {"T": "x"}))
+        return [p.message for p in find_risks(compiled.config, compiled.source)]
+
+    assert risks("amqp://127.0.0.1:5672//", "{presence: {}}") == [
+        "namespace /chat tracks presence or history, which only a Redis message_queue shares: each "
+        "process answers with its own"]
+    assert risks("redis://127.0.0.1:6379/0", "{history: {}}") == [
+        "namespace /chat keeps history without rooms.allow: a message to another process's client sid "
+        "would be kept as a room's"]
+    assert risks("redis://127.0.0.1:6379/0", '{history: {}, presence: {}, allow: "^[a-z]+$"}') == []

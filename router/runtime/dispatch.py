@@ -111,12 +111,19 @@ class Dispatcher:
         self.socketio = socketio
         self.hooks = hooks
         self.connections: dict[tuple[str, str], Connection] = {}
-        # rate, payload size, schema and unknown events; what it drops is counted in the metrics
-        self.admission = Admission(compiled, socketio, hooks, on_drop=self._dropped)
         policies = {name: namespace.policy for name, namespace in compiled.namespaces.items()
                     if namespace.policy is not None}
+        tracks_presence = any(policy.presence_anywhere for policy in policies.values())
         self.presence: Presence | None = None
-        if any(policy.presence_anywhere for policy in policies.values()):
+        declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
+                    for event in namespace.events]
+        self.metrics = RouterMetrics(compiled.namespaces, hooks.client_counts, declared,
+                                     [(plugin, options) for _, plugin, options
+                                      in compiled.configured_plugins()],
+                                     presence_counts=self._presence_counts if tracks_presence else None)
+        # rate, payload size, schema and unknown events; what it drops is counted in the metrics
+        self.admission = Admission(compiled, socketio, hooks, on_drop=self.metrics.event_dropped)
+        if tracks_presence:
             self.presence = Presence(self.admission.rooms_policy, self.identity_of,
                                      socketio.server.emit, room_store)
         histories = {name: policy.history for name, policy in policies.items()
@@ -127,15 +134,9 @@ class Dispatcher:
                                    {name: policies[name].rooms.allow if policies[name].rooms else None
                                     for name in histories}, store=room_store)
         self._contexts = _context_classes(self.presence, self.history)
-        declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
-                    for event in namespace.events]
-        self.metrics = RouterMetrics(compiled.namespaces, hooks.client_counts, declared,
-                                     [(plugin, options) for _, plugin, options
-                                      in compiled.configured_plugins()],
-                                     presence_counts=self.presence.local_counts if self.presence else None)
 
-    def _dropped(self, namespace: str, event: str, reason: str = "rate") -> None:
-        self.metrics.event_dropped(namespace, event, reason)
+    def _presence_counts(self) -> dict[str, int]:
+        return self.presence.local_counts() if self.presence is not None else {}
 
     def identity_of(self, namespace: str, sid: str) -> dict | None:
         """A connected client's identity (the claims of its auth rules), for presence."""

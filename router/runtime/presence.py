@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
+from functools import partial
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from router.config.limits import PresenceConfig
 from router.runtime.rooms import PolicyLookup, current_event
@@ -144,16 +145,13 @@ class Presence:
                 member = members[key] = _Member(shown, presence.announce)
             member.sids.add(sid)
             entry = member.entry()
-        keyed = key.startswith(KEYED)
-        if first and member.announce and not keyed:  # a connection is a member no process shares
-            self._notify(namespace, room, key, entry, "join")
         then = None
-        if first and member.announce and keyed:
-            then = lambda others: others == 0 and self._notify_join(namespace, room, key)  # noqa: E731
-        if self.store is not None:
-            self.store.put(namespace, room, key, entry, then)
-        elif then is not None:
-            then(0)
+        if first and member.announce:
+            if key.startswith(KEYED):  # another process may hold this user already: the store says
+                then = partial(self._joined_alone, namespace, room, key)
+            else:  # a connection is a member no other process holds
+                self._notify(namespace, room, key, entry, "join")
+        self._share(self.store and self.store.put, then, namespace, room, key, entry)
 
     def left(self, sid: str, namespace: str, room: Any) -> None:
         """``sid`` is no longer in ``room``: announce the member if that was its last connection."""
@@ -174,26 +172,22 @@ class Presence:
                     del self._rooms[(namespace, room)]
             entry = member.entry()
             room_empty = (namespace, room) not in self._rooms
-        announce = last and member.announce
         if not last:
-            if self.store is not None:
-                self.store.put(namespace, room, key, entry)
+            self._share(self.store and self.store.put, None, namespace, room, key, entry)
             return
-        if announce and not key.startswith(KEYED):
-            self._notify(namespace, room, key, entry, "leave")
-            announce = False
-        then = (lambda others: others == 0 and self._notify(namespace, room, key, entry, "leave")) \
-            if announce else None
-        if self.store is not None:
-            self.store.remove(namespace, room, key, room_empty, then)
-        elif then is not None:
-            then(0)
+        then = None
+        if member.announce:
+            if key.startswith(KEYED):
+                then = partial(self._left_everywhere, namespace, room, key, entry)
+            else:
+                self._notify(namespace, room, key, entry, "leave")
+        self._share(self.store and self.store.remove, then, namespace, room, key, room_empty)
 
     # -- asked by steps, the publish API and the metrics ----------------------------------
 
     def members(self, namespace: str, room: str) -> list[dict]:
         """The room's members across the cluster (this process's alone without a store), by key."""
-        entries = list(self._local(namespace, room))
+        entries = self._local(namespace, room)
         if self.store is not None:
             entries += self.store.members(namespace, room)
         return merged(entries)
@@ -220,17 +214,33 @@ class Presence:
 
     # -- notices ----------------------------------------------------------------------------
 
-    def _local(self, namespace: str, room: str) -> Iterator[tuple[str, Entry]]:
+    def _local(self, namespace: str, room: str) -> list[tuple[str, Entry]]:
         with self._lock:
             members = self._rooms.get((namespace, room)) or {}
-            return iter([(key, member.entry()) for key, member in members.items()])
+            return [(key, member.entry()) for key, member in members.items()]
 
-    def _notify_join(self, namespace: str, room: str, key: str) -> None:
+    @staticmethod
+    def _share(write, then: Then | None, *args) -> None:
+        """Hand a change to the store (``write``), or without one answer ``then``: nobody else."""
+        if write:
+            write(*args, then)
+        elif then is not None:
+            then(0)
+
+    def _joined_alone(self, namespace: str, room: str, key: str, others: int) -> None:
+        """The store's answer to a keyed member's first connection here: announce it if no other
+        process holds it (and it has not left again meanwhile)."""
+        if others:
+            return
         with self._lock:
             member = (self._rooms.get((namespace, room)) or {}).get(key)
             entry = member.entry() if member is not None else None
-        if entry is not None:  # it may have left again before the store answered
+        if entry is not None:
             self._notify(namespace, room, key, entry, "join")
+
+    def _left_everywhere(self, namespace: str, room: str, key: str, entry: Entry, others: int) -> None:
+        if not others:
+            self._notify(namespace, room, key, entry, "leave")
 
     def _notify(self, namespace: str, room: str, key: str, entry: Entry, action: str) -> None:
         with self._lock:

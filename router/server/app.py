@@ -57,6 +57,7 @@ class RouterApp:
     compiled: CompiledRouter
     timers: TimerRunner | None = None  # started by the CLI with the server, not by create_app
     pings: PingScheduler | None = None  # None: python-engineio's own ping task per socket
+    room_store: object | None = None  # router/server/shared_rooms.py RedisRooms, in a Redis cluster
 
 
 def create_app(compiled: CompiledRouter) -> RouterApp:
@@ -123,7 +124,8 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     if register_pages(app, socketio, compiled):  # the demo page and the console, if the config asks
         allow_own_origin(socketio.server.eio)
     app.register_blueprint(publish_api(socketio, compiled, dispatcher.presence))
-    router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio))
+    router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio),
+                       room_store=room_store)
     if works_with_admin_ui(server.admin_ui.mode if server.admin_ui is not None else None):
         router.pings = PingScheduler(socketio.server.eio)
     install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop

@@ -54,6 +54,7 @@ READ_TIMEOUT = 0.5     # seconds a step's read (or a write) may wait on Redis
 RETRY_DELAY = 1.0      # while Redis is away, one attempt to reach it per this many seconds
 QUEUE_LIMIT = 10_000   # writes waiting for the writer; beyond that they are not shared
 BEAT_AT_MOST = 5.0     # seconds between two renewals of this process's liveness
+CLOSE_WITHIN = 2.0     # seconds a graceful stop waits for the writer before leaving the cluster
 
 _ALIVE = """
 local function alive(procs, proc, now, cache)
@@ -402,6 +403,20 @@ class RedisRooms:
             namespace, room = json.loads(kind_and_room)
             if self.presence is not None:
                 self.presence.gone(namespace, room, _text(gone[i + 1]), from_redis(gone[i + 2]))
+
+    def close(self, within: float = CLOSE_WITHIN) -> None:
+        """On a graceful stop, once the clients are gone: let the writer finish (their leaves),
+        then take this process out of the cluster, so nobody collects and announces it again."""
+        if self._queue is None or self.down:
+            return
+        deadline = time.monotonic() + min(within, CLOSE_WITHIN)
+        while self._queue.qsize() and time.monotonic() < deadline:
+            self.server.sleep(0.02)
+        try:
+            self._run(COLLECT, self._connection(), [self.processes_key, self._process_key(self.process)],
+                      [self.process, time.time()])
+        except Exception as exc:
+            self._failed(exc)
 
     # -- connection and outage state ----------------------------------------------------------
 
