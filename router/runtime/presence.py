@@ -22,6 +22,7 @@ disconnects) they receive ``action: leave``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from functools import partial
@@ -46,10 +47,13 @@ Then = Callable[[int], None]  # called with the connections other processes hold
 class PresenceStore(Protocol):
     """Where the other processes' members are; router/server/shared_rooms.py has the Redis one.
 
-    ``put`` and ``remove`` never block: they are queued, and ``then(others)`` runs once
-    the store has answered how many connections other processes hold for that member
-    (0 when the store cannot be reached: this process's view). ``members`` answers the
-    entries of the other live processes, ``[(key, entry)]``, or ``[]`` when it cannot.
+    ``put`` and ``remove`` write this process's entry of one member. For a member of one
+    connection they are queued; for a keyed member (a user whose tabs other processes may
+    hold too) they are made at once, and ``then(others)`` is answered before they return
+    with the connections other processes hold, so the join or leave is announced while
+    the step that made it runs, or not at all. Where the store cannot answer (known to be
+    away: at once), ``others`` is 0: this process's view. ``members`` answers the entries
+    of the other live processes, ``[(key, entry)]``, or ``[]`` when it cannot.
     """
 
     def put(self, namespace: str, room: str, key: str, entry: Entry, then: Then | None = None) -> None: ...
@@ -123,6 +127,9 @@ class Presence:
         self._rooms: dict[tuple[str, str], dict[str, _Member]] = {}
         self._joined: dict[tuple[str, str], dict[str, str]] = {}  # (namespace, sid) -> {room: key}
         self._lock = threading.Lock()  # green under eventlet and gevent; held for dict work only
+        # With a store, one change at a time reaches it in the order it happened here: a user's
+        # tabs joining and leaving at once must leave the store with its last count.
+        self._ordered = threading.RLock() if store is not None else contextlib.nullcontext()
 
     # -- fed by the client manager --------------------------------------------------------
 
@@ -133,6 +140,10 @@ class Presence:
         if presence is None or not isinstance(room, str):
             return
         key, shown = member_of(sid, self.identity_of(namespace, sid) or {}, presence)
+        with self._ordered:
+            self._enter(sid, namespace, room, key, shown, presence.announce)
+
+    def _enter(self, sid: str, namespace: str, room: str, key: str, shown: dict, announce: bool) -> None:
         with self._lock:
             joined = self._joined.setdefault((namespace, sid), {})
             if room in joined:
@@ -142,7 +153,7 @@ class Presence:
             member = members.get(key)
             first = member is None
             if first:
-                member = members[key] = _Member(shown, presence.announce)
+                member = members[key] = _Member(shown, announce)
             member.sids.add(sid)
             entry = member.entry()
         then = None
@@ -155,6 +166,10 @@ class Presence:
 
     def left(self, sid: str, namespace: str, room: Any) -> None:
         """``sid`` is no longer in ``room``: announce the member if that was its last connection."""
+        with self._ordered:
+            self._leave(sid, namespace, room)
+
+    def _leave(self, sid: str, namespace: str, room: Any) -> None:
         with self._lock:
             joined = self._joined.get((namespace, sid))
             if not joined or room not in joined:

@@ -23,10 +23,13 @@ reading, and ``PEXPIRE`` drops a room's list ``ttl`` after its last message. A s
 would add IDs and consumer groups that nothing here reads, and trims by count only
 approximately unless asked to trim exactly on every add.
 
-The outbox rule of router/server/brokers.py holds here too: writes leave through a
-queue that one task drains, so a handler never waits on Redis; the reads a step answers
-with (``room.members``, ``room.history``) wait at most READ_TIMEOUT, and none is tried
-while Redis is known to be away: this process's view answers at once. An outage is
+The outbox rule of router/server/brokers.py holds here too: history and the members of
+one connection are written from a queue that one task drains, so a handler never waits
+on them. What a step answers with (``room.members``, ``room.history``) is read at once,
+and a keyed member's join or leave is written at once, because whether it is announced
+depends on the other processes (a user's first tab in the room, or its last): each waits
+at most READ_TIMEOUT, and none is tried while Redis is known to be away: this process's
+view answers at once. An outage is
 logged once when it starts and once when it ends; then this process writes its members
 back (Redis may have restarted empty), and what was sent meanwhile stays in this
 process's history only.
@@ -45,7 +48,7 @@ from typing import Any, Callable
 
 from router.config.brokers import broker_of, redact
 from router.config.limits import HistoryConfig
-from router.runtime.presence import Entry
+from router.runtime.presence import KEYED, Entry
 from router.server.brokers import redis_client_for
 
 log = logging.getLogger("socketio_router.shared_rooms")
@@ -233,6 +236,7 @@ class RedisRooms:
         self._queue = None
         self._start_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        self._now = threading.Lock()  # the writes made at once, and a write-back
         self.down = False
         self._down_since = 0.0
         self.unshared = 0  # writes not made while Redis was away, in the current outage
@@ -252,14 +256,32 @@ class RedisRooms:
         keys = [self._room_key("presence", namespace, room), self.processes_key,
                 self._process_key(self.process)]
         args = [self.process, key, to_redis(entry)]
-        self._enqueue(lambda client: self._run(PUT, client, keys, args + [time.time()]), then)
+        self._write(key, lambda client: self._run(PUT, client, keys, args + [time.time()]), then)
 
     def remove(self, namespace: str, room: str, key: str, room_empty: bool, then=None) -> None:
         keys = [self._room_key("presence", namespace, room), self.processes_key,
                 self._process_key(self.process)]
         args = [self.process, key]
         empty = "1" if room_empty else "0"
-        self._enqueue(lambda client: self._run(REMOVE, client, keys, args + [time.time(), empty]), then)
+        self._write(key, lambda client: self._run(REMOVE, client, keys, args + [time.time(), empty]), then)
+
+    def _write(self, key: str, write: Callable[[Any], Any], then) -> None:
+        """A keyed member's write at once (its announcement depends on the answer), others queued."""
+        if not key.startswith(KEYED):
+            self._enqueue(write, then)
+            return
+        if self.down:
+            self._not_shared(then)
+            return
+        try:
+            with self._now:  # not between a write-back's snapshot and its writes
+                others = int(write(self._connection()) or 0)
+        except Exception as exc:
+            self._failed(exc)
+            self._not_shared(then)
+            return
+        if then is not None:
+            self._answer(then, others)
 
     def members(self, namespace: str, room: str) -> list[tuple[str, Entry]]:
         keys = [self._room_key("presence", namespace, room), self.processes_key]
@@ -373,6 +395,10 @@ class RedisRooms:
 
     def _sync(self, client) -> int:
         """Make this process's entries in Redis exactly its members (after a restart or an outage)."""
+        with self._now:
+            return self._write_back(client)
+
+    def _write_back(self, client) -> int:
         rooms: dict[str, dict[str, str]] = {}
         for namespace, room, key, entry in (self.presence.local_entries() if self.presence else ()):
             rooms.setdefault(self._room_key("presence", namespace, room), {})[key] = to_redis(entry)
