@@ -12,10 +12,10 @@ import time
 import pytest
 import requests
 
-from jsclient import JsDriver
+from jsclient import js  # noqa: F401  (a fixture)
 from tests.support.cluster import API_KEY, BROKERS, subscribed, unique_channel, wait_for_log
 from tests.support.py_client import PyClient
-from tests.support.redis_server import OwnRedis
+from tests.support.redis_server import own_redis  # noqa: F401  (a fixture)
 from tests.support.router_process import ROOT
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,19 +71,6 @@ def users():
     yield make
     for client in made:
         client.close()
-
-
-@pytest.fixture
-def js():
-    with JsDriver() as driver:
-        yield driver
-
-
-@pytest.fixture
-def own_redis():
-    redis = OwnRedis()
-    yield redis
-    redis.stop()
 
 
 def start_pair(router_process, config):
