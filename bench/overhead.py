@@ -4,6 +4,7 @@
     python bench/overhead.py --mode eventlet --messages 50000 --event fanout
     python bench/overhead.py --profile router      # where one target's time goes (cProfile)
     python bench/overhead.py --allocations         # memory blocks each message allocates
+    python bench/overhead.py --event fanout --config bench/configs/bench-rooms.yaml   # presence + history
 
 Each target (the router serving bench/configs/bench.yaml, the tuned hand-written app of
 bench/handwritten.py, bare python-socketio of bench/bare_socketio.py) runs in a child process
@@ -38,16 +39,16 @@ NAMESPACE = "/bench"
 TARGETS = ("router", "tuned", "bare")
 
 
-def build(target: str, mode: str):
+def build(target: str, mode: str, config: str = str(CONFIG)):
     """(flask app or None, python-socketio server) for ``target``, as its server process
-    would build them."""
+    would build them; the router serves ``config``."""
     if target == "router":
         os.environ["BENCH_ASYNC_MODE"] = mode
         from router.compile.load import load_source
         from router.server.app import create_app
         from router.config.source import read_config_file
 
-        router = create_app(load_source(read_config_file(str(CONFIG))))
+        router = create_app(load_source(read_config_file(config)))
         return router.app, router.socketio.server
     sys.path.insert(0, str(BENCH))
     if target == "bare":
@@ -102,9 +103,9 @@ class Client:
 PAYLOAD = {"room": "r", "text": "hello", "n": 1}
 
 
-def connected(target: str, mode: str) -> Client:
+def connected(target: str, mode: str, config: str = str(CONFIG)) -> Client:
     """A client of ``target``, in the room the fan-out goes to."""
-    client = Client(*build(target, mode))
+    client = Client(*build(target, mode, config))
     client.send("join", {"room": "r"}, 1)
     client.wait_for(1)
     client.sent.clear()
@@ -112,10 +113,10 @@ def connected(target: str, mode: str) -> Client:
 
 
 def measure(target: str, mode: str, event: str, messages: int, rounds: int,
-            instrument=None) -> list[float]:
+            instrument=None, config: str = str(CONFIG)) -> list[float]:
     """Microseconds of process CPU per message, one figure per round. ``instrument(on)``, if
     given, is called around each measured phase (--instructions)."""
-    client = connected(target, mode)
+    client = connected(target, mode, config)
     payload = PAYLOAD
     per_message = []
     warmup = min(messages // 10, 1000)  # messages that warm up caches and lazily built state
@@ -141,12 +142,12 @@ def measure(target: str, mode: str, event: str, messages: int, rounds: int,
     return per_message
 
 
-def allocations(target: str, mode: str, event: str, samples: int) -> dict:
+def allocations(target: str, mode: str, event: str, samples: int, config: str = str(CONFIG)) -> dict:
     """Blocks (and bytes) a message has allocated and still holds at its first packet: the
     router's own by source line, and the total, averaged over ``samples`` messages."""
     import tracemalloc
 
-    client = connected(target, mode)
+    client = connected(target, mode, config)
     for index in range(200):  # warm up: caches and lazily built state are not per message
         client.send(event, PAYLOAD, index)
     client.wait_for(400)
@@ -189,7 +190,7 @@ def child(args) -> None:
 
     logging.disable(logging.WARNING)  # the router logs each connect at INFO; keep the table clean
     if args.allocations:
-        print(json.dumps(allocations(args.child, args.mode, args.event, args.allocations)))
+        print(json.dumps(allocations(args.child, args.mode, args.event, args.allocations, args.config)))
         return
     if args.profile:
         # bench/profile.py would shadow the standard library's profile, which cProfile imports.
@@ -201,7 +202,7 @@ def child(args) -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
-        measure(args.child, args.mode, args.event, args.messages, 1)
+        measure(args.child, args.mode, args.event, args.messages, 1, config=args.config)
         profiler.disable()
         stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
         print(f"{args.child}, {args.mode}, {args.event}: {args.messages:,} messages under cProfile")
@@ -213,14 +214,15 @@ def child(args) -> None:
         def instrument(on: bool) -> None:  # callgrind counts only the measured phase
             subprocess.run(["callgrind_control", "--instr=" + ("on" if on else "off"),
                             str(os.getpid())], check=True, capture_output=True)
-    figures = measure(args.child, args.mode, args.event, args.messages, 1, instrument)
+    figures = measure(args.child, args.mode, args.event, args.messages, 1, instrument, args.config)
     print(json.dumps(figures))
 
 
 def run_child(target: str, args, *extra: str, wrapper: tuple = ()) -> str:
     done = subprocess.run(
         [*wrapper, sys.executable, __file__, "--child", target, "--mode", args.mode,
-         "--event", args.event, "--messages", str(args.messages), *extra],
+         "--event", args.event, "--messages", str(args.messages),
+         "--config", os.path.abspath(args.config), *extra],
         capture_output=True, text=True, timeout=900)
     if done.returncode:
         raise SystemExit(f"{target} failed:\n{done.stderr}{done.stdout}")
@@ -281,6 +283,8 @@ def main(argv=None) -> int:
                              "of CPU time: steady on a loaded machine, ~30x slower")
     parser.add_argument("--targets", type=lambda text: tuple(text.split(",")), default=TARGETS,
                         help="with --instructions: the targets to count (default: %(default)s)")
+    parser.add_argument("--config", default=str(CONFIG),
+                        help="the config the router serves (default: bench/configs/bench.yaml)")
     parser.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -301,7 +305,7 @@ def main(argv=None) -> int:
             results[target] += json.loads(run_child(target, args).strip().splitlines()[-1])
     best = {target: min(figures) for target, figures in results.items()}
     print(f"{args.mode}, {args.event}: server CPU per message, best of {args.rounds} rounds "
-          f"of {args.messages:,}")
+          f"of {args.messages:,}, the router serving {os.path.relpath(args.config)}")
     for target in TARGETS:
         rounds = " ".join(f"{value:.1f}" for value in results[target])
         print(f"  {target:7} {best[target]:6.1f} us   (rounds: {rounds})")

@@ -104,6 +104,8 @@ class PluginSpec:
 
     ``answers_callback``: a step that sets the client's callback value; at most one
     such step per event, and none in on_connect / on_disconnect (no callback there).
+    A function of the step's options says so per configured step (``room.history``
+    answers unless it replays).
     ``secret_options``: options holding credentials; ``check --strict`` warns when
     one is written in the file instead of an ``${ENV}`` reference.
     ``provides``: template variables the step sets (:meth:`StepContext.set_variable`);
@@ -126,7 +128,7 @@ class PluginSpec:
     options: type[BaseModel]
     handler: Callable
     description: str
-    answers_callback: bool = False
+    answers_callback: bool | Callable[[Any], bool] = False
     secret_options: frozenset[str] = frozenset()
     provides: frozenset[str] = frozenset()
     describe: Callable[[Any], str | None] | None = None
@@ -161,7 +163,7 @@ def _marker(kind: str, name: str, options: type[BaseModel] | None, description: 
 
 
 def step(name: str, options: type[BaseModel] | None = None, *, description: str | None = None,
-         answers_callback: bool = False, secret_options: tuple[str, ...] = (),
+         answers_callback: bool | Callable[[Any], bool] = False, secret_options: tuple[str, ...] = (),
          provides: tuple[str, ...] = (), describe: Callable | None = None,
          risks: Callable | None = None, metrics: Callable | None = None,
          needs_request_context: bool = True):
@@ -213,6 +215,8 @@ class StepContext:
     value returned to the client's callback with :meth:`set_ack`. ``socketio`` is
     the Flask-SocketIO object, for what these do not cover (emit with an explicit
     ``namespace``). A problem the client caused is a :class:`StepError` here.
+    :meth:`room_members` and :meth:`room_history` read what ``rooms.presence`` and
+    ``rooms.history`` keep (across the cluster), :meth:`in_room` whether the sender is in a room.
     ``count`` is how many events this client has sent on this namespace, this one
     included (0 in on_connect), as the classic Flask-SocketIO example counts them.
     In on_error steps, ``error`` is the message of what failed and ``failure`` the
@@ -223,6 +227,10 @@ class StepContext:
 
     __slots__ = ("socketio", "namespace", "sid", "event", "args", "auth", "identity",
                  "error", "failure", "ack", "has_ack", "count", "_template_context", "_variables")
+
+    # Set on the app's own subclass (router/runtime/dispatch.py) when its config uses them.
+    _presence = None  # router/runtime/presence.py Presence
+    _history = None   # router/runtime/history.py History
 
     def __init__(self, socketio, namespace: str, sid: str, event: str, args: tuple,
                  auth: Any = None, identity: Mapping | None = None, error: str | None = None,
@@ -276,6 +284,22 @@ class StepContext:
     def disconnect(self) -> None:
         """Disconnect the sender from this namespace, after what was sent to it so far."""
         self.socketio.server.disconnect(self.sid, namespace=self.namespace)
+
+    def in_room(self, room: Any) -> bool:
+        """Whether the sender is in ``room``."""
+        return room_name(room) in self.socketio.server.rooms(self.sid, namespace=self.namespace)
+
+    def room_members(self, room: Any) -> list[dict]:
+        """The members of ``room`` that ``rooms.presence`` tracks, across the cluster, sorted by key."""
+        if self._presence is None:
+            raise StepError("this config tracks no presence; set rooms.presence on the namespace")
+        return self._presence.members(self.namespace, room_name(room))
+
+    def room_history(self, room: Any, limit: int | None = None) -> list[dict]:
+        """The last ``limit`` messages sent into ``room`` (``{"event", "args", "at"}``), oldest first."""
+        if self._history is None or not self._history.keeps(self.namespace):
+            raise StepError(f"namespace {self.namespace} keeps no history; set rooms.history on it")
+        return self._history.last(self.namespace, room_name(room), limit)
 
     def _send(self, event: str, values: tuple, to: str | None, skip_sid: str | None,
               volatile: bool) -> None:

@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 DRIVER_SCRIPT = Path(__file__).parent / "js" / "driver.mjs"
 DEFAULT_TIMEOUT = 10.0
 
@@ -321,3 +323,10 @@ class JsDriver:
             lines.append("driver stderr:")
             lines += [f"  {line.rstrip()}" for line in self._stderr]
         return "\n".join(lines)
+
+
+@pytest.fixture
+def js():
+    """A started JsDriver, closed after the test; import it into a test module to use it."""
+    with JsDriver() as driver:
+        yield driver

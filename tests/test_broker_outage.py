@@ -11,17 +11,10 @@ import pytest
 from tests.support.cluster import (API_KEY, BROKERS, cluster_config, delete_amqp_exchange, subscribed,
                                    unique_channel, wait_for_log)
 from tests.support.cluster import clients  # noqa: F401  (a fixture)
-from tests.support.redis_server import OwnRedis
+from tests.support.redis_server import own_redis  # noqa: F401  (a fixture)
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def own_redis():
-    redis = OwnRedis()
-    yield redis
-    redis.stop()
 
 
 @pytest.fixture

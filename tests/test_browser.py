@@ -70,6 +70,10 @@ def test_demo_page_in_two_windows(router_process, chromium):
     for window in (a, b):
         submit(window, "join", join_room="blue")
         wait_received(window, "In room: blue")
+    # rooms.presence: a hears b come in; b is told nothing of its own join
+    a.wait(lambda w: any(re.fullmatch(r"Presence in room blue: \S+ joined", line) for line in received(w)),
+           "a presence line for b's join in a's log")
+    assert not any(line.startswith("Presence") for line in received(b))
     submit(a, "send_room", room_name="blue", room_data="hello blue")
     # Both windows show the sender's number: the router counts per connection.
     assert wait_received(a, "hello blue") == wait_received(b, "hello blue")
@@ -103,6 +107,11 @@ def test_demo_page_in_two_windows(router_process, chromium):
     assert a.text("#transport") == "none"
     submit(b, "emit", emit_data="b is still here")
     wait_received(b, "b is still here")
+    # rooms.history: joining blue again replays what was said there, the close's notice included
+    submit(b, "join", join_room="blue")
+    b.wait(lambda w: sum("hello blue" in line for line in received(w)) == 2, "hello blue replayed to b")
+    b.wait(lambda w: sum("Room blue is closing." in line for line in received(w)) == 2,
+           "the closing notice replayed to b")
     b.screenshot(ARTIFACTS / "demo-page-second-window.png")
     only_from(a, server.url)
     assert "Traceback" not in server.logs()
@@ -147,8 +156,8 @@ def test_console_against_chat_yaml_in_two_windows(router_process, chromium):
 
     # The routing table of configs/chat.yaml, and an auth payload skeleton from its token rule.
     a.wait_text("#routes .route.event .name", "join")
-    assert a.texts("#routes .route.event .name") == ["join", "leave", "say", "shout", "close", "bye",
-                                                      "ping", "message"]
+    assert a.texts("#routes .route.event .name") == ["join", "leave", "say", "who", "backlog", "shout",
+                                                      "close", "bye", "ping", "message"]
     assert a.texts("#routes .route.event[data-event=join] .plugin") == ["room.join", "room.relay", "ack"]
     assert a.text("#routes .auth") == "auth: token"
     assert a.js("return document.getElementById('auth').value;") == '{"token":""}'

@@ -20,9 +20,12 @@ def problems(path):
 def test_check_prints_the_routing_table():
     result = run_cli("check", "--config", "configs/chat.yaml")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:4] == [
+    assert result.stdout.splitlines()[:7] == [
         "configs/chat.yaml: OK",
         "/chat  auth: token",
+        "  limits: rooms matching ^[a-z0-9-]{1,32}$",
+        "  presence: one member per connection, announced, ttl 30s; this process only",
+        "  history: last 50 per room, ttl 1h, at most 10000 rooms in memory; this process only",
         "  on_connect     emit",
         "  join           room.join -> room.relay -> ack",
     ]

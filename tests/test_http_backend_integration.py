@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from jsclient import JsDriver
+from jsclient import js  # noqa: F401  (a fixture)
 from tests.support.backend import BackendProcess
 from tests.support.py_client import PyClient
 from tests.test_ops_endpoints import samples, value
@@ -83,12 +83,6 @@ def py_clients(router):
     yield make
     for client in made:
         client.close()
-
-
-@pytest.fixture
-def js():
-    with JsDriver() as driver:
-        yield driver
 
 
 def test_the_answer_reaches_the_later_steps(router, py_clients, js):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jsclient import JsDriver
+from jsclient import js  # noqa: F401  (a fixture)
 from tests.support.py_client import PyClient
 from tests.support.router_process import ROOT
 
@@ -30,12 +30,6 @@ def chat_server(router_process, tmp_path):
     path = tmp_path / "chat.yaml"
     path.write_text(text)
     return router_process(path, "--port", str(port))
-
-
-@pytest.fixture
-def js():
-    with JsDriver() as driver:
-        yield driver
 
 
 @pytest.fixture

@@ -200,7 +200,8 @@ def test_console_shows_the_routing_table_without_secrets(build_router):
     assert chat["auth_sample"] == {"token": ""}
     assert [hook["name"] for hook in chat["lifecycle"]] == ["on_connect", "on_error"]
     events = {event["name"]: event for event in chat["events"]}
-    assert list(events) == ["join", "leave", "say", "shout", "close", "bye", "ping", "message"]
+    assert list(events) == ["join", "leave", "say", "who", "backlog", "shout", "close", "bye", "ping",
+                            "message"]
     assert [step["plugin"] for step in events["join"]["steps"]] == ["room.join", "room.relay", "ack"]
     assert events["join"]["steps"][0]["options"] == {"room": "{{ data.room }}"}
     assert events["join"]["sample"] == {"room": "", "user": ""}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from jsclient import JsDriver
+from jsclient import js  # noqa: F401  (a fixture)
 from tests.support.cluster import (API_KEY, BROKERS, cluster_config, delete_amqp_exchange,
                                    subscribed, unique_channel)
 from tests.support.cluster import clients  # noqa: F401  (a fixture)
@@ -45,12 +45,6 @@ def cluster(broker, router_process, write_config):
         return config, a, b
 
     return start
-
-
-@pytest.fixture
-def js():
-    with JsDriver() as driver:
-        yield driver
 
 
 def api(process, path, body):

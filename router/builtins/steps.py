@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from router.config.models import check_data_or_args
-from router.plugin_api import NoOptions, Options, StepContext, step
+from router.plugin_api import NoOptions, Options, StepContext, StepError, step
 
 
 class Values(Options):
@@ -120,3 +120,32 @@ def ack(ctx: StepContext, options: Values) -> None:
 def disconnect(ctx: StepContext, options: NoOptions) -> None:
     """Disconnect the sender from this namespace (after what earlier steps sent)."""
     ctx.disconnect()
+
+
+@step("room.members", RoomOptions, answers_callback=True, needs_request_context=False)
+def room_members(ctx: StepContext, options: RoomOptions) -> None:
+    """Answer the client's callback with the room's members (`rooms.presence`), across the cluster."""
+    ctx.set_ack(ctx.room_members(options.room))
+
+
+class HistoryOptions(RoomOptions):
+    limit: int | None = Field(None, ge=1, description="how many of the newest messages; default: "
+                                                      "the namespace's history.size")
+    replay: bool = Field(False, description="send them to the sender as the original events, before "
+                                            "the steps after it run, instead of answering the callback")
+    require_member: bool = Field(True, description="only for a client in the room; else the step "
+                                                   "fails with 'not in room'")
+
+
+@step("room.history", HistoryOptions, answers_callback=lambda options: options.replay is not True,
+      needs_request_context=False)
+def room_history(ctx: StepContext, options: HistoryOptions) -> None:
+    """Answer the client's callback with the room's last messages (`rooms.history`), oldest first."""
+    if options.require_member and not ctx.in_room(options.room):
+        raise StepError("not in room")
+    messages = ctx.room_history(options.room, options.limit)
+    if not options.replay:
+        ctx.set_ack(messages)
+        return
+    for message in messages:
+        ctx.emit(message["event"], *message["args"])

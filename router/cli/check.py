@@ -54,6 +54,30 @@ def _rule(check) -> str:
     return _shown(check.plugin, check.options) if check.plugin is not None else check.name
 
 
+def room_state_lines(compiled, policy) -> list[str]:
+    """What ``rooms.presence`` and ``rooms.history`` keep in a namespace, and where."""
+    from router.compile.policies import describe_history, describe_presence
+    from router.config.brokers import broker_of
+
+    if policy is None:
+        return []
+    url = compiled.config.server.message_queue
+    where = ("shared through Redis" if url and broker_of(url).family == "redis"
+             else "this process only")
+    lines = []
+    if policy.presence_anywhere:
+        text = describe_presence(policy.rooms.presence if policy.rooms else None)
+        own = [f"{event} ({describe_presence(rooms.presence if rooms else None)})"
+               for event, rooms in policy.event_rooms.items()
+               if (rooms.presence if rooms else None) != (policy.rooms.presence if policy.rooms else None)]
+        if own:
+            text += "; joins by " + "; ".join(own)
+        lines.append(f"  presence: {text}; {where}")
+    if policy.history is not None:
+        lines.append(f"  history: {describe_history(policy.history)}; {where}")
+    return lines
+
+
 def routing_table(compiled) -> str:
     """The namespaces, their door and their events with the steps each runs."""
     lines = [f"{compiled.source.file}: OK"]
@@ -65,6 +89,7 @@ def routing_table(compiled) -> str:
         lines.append(f"{name}  auth: {rules}")
         if namespace.policy is not None and namespace.policy.describe():
             lines.append(f"  limits: {namespace.policy.describe()}")
+        lines += room_state_lines(compiled, namespace.policy)
         rows = [("on_connect", namespace.on_connect), *namespace.events.items(),
                 ("on_disconnect", namespace.on_disconnect)]
         if namespace.on_error is not None:

@@ -53,7 +53,7 @@ def builtin_registry():
 
 def config_models() -> dict[str, type[BaseModel]]:
     """Every model of the config file's sections by its region name, e.g. ``server-keys``."""
-    from router.config.limits import EventRateConfig, RateConfig, RoomsConfig
+    from router.config.limits import EventRateConfig, HistoryConfig, PresenceConfig, RateConfig, RoomsConfig
     from router.config.models import (
         AdminUIConfig,
         EventConfig,
@@ -66,7 +66,8 @@ def config_models() -> dict[str, type[BaseModel]]:
     return {"top-level-keys": RouterConfig, "server-keys": ServerConfig,
             "admin-ui-keys": AdminUIConfig, "namespace-keys": NamespaceConfig,
             "event-keys": EventConfig, "rate-keys": RateConfig, "event-rate-keys": EventRateConfig,
-            "rooms-keys": RoomsConfig, "timer-keys": TimerConfig}
+            "rooms-keys": RoomsConfig, "presence-keys": PresenceConfig, "history-keys": HistoryConfig,
+            "timer-keys": TimerConfig}
 
 
 def nested_models(model: type[BaseModel], seen: set | None = None) -> set[type[BaseModel]]:
@@ -164,7 +165,11 @@ def plugins_section(kind: str, schema: dict) -> str:
     for spec in builtin_registry().specs(kind):
         lines = [f"### `{spec.name}`", "", _cell(spec.description or "")]
         declared = []
-        if spec.answers_callback:
+        if callable(spec.answers_callback):
+            declared.append("answers the client's callback unless its options say otherwise: then "
+                            "at most once per event, and not in on_connect / on_disconnect "
+                            "(`answers_callback=` a function of the options)")
+        elif spec.answers_callback:
             declared.append("answers the client's callback: at most once per event, and not in "
                             "on_connect / on_disconnect (`answers_callback=True`)")
         if spec.provides:

@@ -191,7 +191,10 @@ class _Compiler:
             if plugin is None:
                 self._unknown_plugin(spec.plugin, step_path, STEP)
                 continue
-            if plugin.answers_callback:
+            options, renderers = self.options.compile(plugin.options, spec.options,
+                                                      step_path + (spec.plugin,), names, self.problems,
+                                                      context=self._context(step_path))
+            if _answers_callback(plugin, options):
                 answering.append(plugin.name)
                 if where in ("on_connect", "on_disconnect"):
                     self.problems.append(self.source.problem(
@@ -203,9 +206,6 @@ class _Compiler:
                     self.problems.append(self.source.problem(
                         step_path, f"a callback is answered once; this event has {both}",
                         hint="keep one of them (use args: [a, b] to send several values)"))
-            options, renderers = self.options.compile(plugin.options, spec.options,
-                                                      step_path + (spec.plugin,), names, self.problems,
-                                                      context=self._context(step_path))
             names = names | plugin.provides  # what it sets, the steps after it may use
             if options is not None:
                 compiled.append(CompiledStep(plugin, options, renderers, f"step {index + 1} ({spec.plugin})",
@@ -256,6 +256,13 @@ class _Compiler:
             self.problems.append(self.source.problem(
                 path, f"{reference!r} is not a flask_socketio.Namespace subclass",
                 hint="define class MyNamespace(flask_socketio.Namespace) with on_<event> methods"))
+
+
+def _answers_callback(plugin: PluginSpec, options: BaseModel | None) -> bool:
+    """Whether a configured step answers the client's callback (a spec may ask its options)."""
+    if callable(plugin.answers_callback):
+        return options is not None and bool(plugin.answers_callback(options))
+    return bool(plugin.answers_callback)
 
 
 def _sentence(text: str | None) -> str | None:

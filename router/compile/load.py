@@ -16,6 +16,7 @@ from router.builtins import http as builtin_http
 from router.builtins import steps as builtin_steps
 from router.compile.compiler import CompiledRouter, compile_router
 from router.compile.pages import check_pages
+from router.compile.policies import check_room_steps
 from router.compile.timers import compile_timers
 from router.config.brokers import check_message_queue
 from router.config.models import RouterConfig
@@ -27,7 +28,7 @@ from router.plugins.registry import Registry
 
 DEFAULT_PLUGINS_DIR = "plugins"
 # Features outside the namespaces check (and compile) their part of the config here.
-FEATURE_CHECKS = (check_pages, compile_timers, check_message_queue)
+FEATURE_CHECKS = (check_pages, compile_timers, check_message_queue, check_room_steps)
 BUILTIN_MODULES = (builtin_steps, builtin_auth, builtin_http)
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.compile.payload_schema import PayloadSchema, SchemaProblem, compile_schema
-from router.config.limits import RoomsConfig
+from router.config.durations import shown_duration
+from router.config.limits import HistoryConfig, PresenceConfig, RoomsConfig
 from router.config.models import EventConfig, NamespaceConfig, RouterConfig
 from router.config.networks import Network
 from router.config.rates import Rate
@@ -26,6 +27,11 @@ class RoomsPolicy:
 
     allow: re.Pattern | None = None
     max_per_client: int | None = None
+    presence: PresenceConfig | None = None  # the joins made under this policy are tracked so
+
+    @property
+    def limits_anything(self) -> bool:
+        return self.allow is not None or self.max_per_client is not None
 
     def check(self, room: str, current_rooms: list, sid: str) -> None:
         """Raise :class:`RoomRefused` unless ``sid`` (now in ``current_rooms``) may enter ``room``."""
@@ -88,6 +94,13 @@ class NamespacePolicy:
     trusted_proxies: list[Network] = field(default_factory=list)
     rooms: RoomsPolicy | None = None
     event_rooms: dict[str, RoomsPolicy | None] = field(default_factory=dict)
+    history: HistoryConfig | None = None
+
+    @property
+    def presence_anywhere(self) -> bool:
+        """Whether some join of this namespace (its own rooms: or an event's) is tracked."""
+        return any(policy is not None and policy.presence is not None
+                   for policy in (self.rooms, *self.event_rooms.values()))
 
     def rooms_for(self, event: str | None) -> RoomsPolicy | None:
         if event is not None and event in self.event_rooms:
@@ -99,14 +112,15 @@ class NamespacePolicy:
         parts = self.default.describe()
         if self.connects is not None:
             parts.append(f"connects {self.connects.rate} per address")
-        if self.rooms is not None:
+        if self.rooms is not None and self.rooms.limits_anything:
             parts.append("rooms " + _describe_rooms(self.rooms))
         if self.unknown_events != "ignore":
             parts.append(f"unknown events: {self.unknown_events}")
         own = []
         for event, policy in self.events.items():
             differs = [p for p in policy.describe() if p not in self.default.describe()]
-            if event in self.event_rooms:
+            if event in self.event_rooms and _describe_rooms(self.event_rooms[event]) != \
+                    _describe_rooms(self.rooms):
                 differs.append("rooms " + _describe_rooms(self.event_rooms[event]))
             if differs:
                 own.append(f"{event} ({', '.join(differs)})")
@@ -124,6 +138,23 @@ def _describe_rooms(policy: RoomsPolicy | None) -> str:
     if policy.max_per_client is not None:
         parts.append(f"at most {policy.max_per_client}")
     return " ".join(parts) or "any"
+
+
+def describe_presence(presence: PresenceConfig | None) -> str:
+    """``key sub, fields sub name, announced, ttl 30s``; ``off`` for None."""
+    if presence is None:
+        return "off"
+    parts = [f"key {presence.key}" if presence.key else "one member per connection"]
+    if presence.fields:
+        parts.append("fields " + " ".join(presence.fields))
+    parts.append("announced" if presence.announce else "not announced")
+    parts.append(f"ttl {shown_duration(presence.ttl)}")
+    return ", ".join(parts)
+
+
+def describe_history(history: HistoryConfig) -> str:
+    return (f"last {history.size} per room, ttl {shown_duration(history.ttl)}, at most "
+            f"{history.max_rooms} rooms in memory")
 
 
 def compile_policies(config: RouterConfig, source, registry, compiled_namespaces: dict) -> list[Problem]:
@@ -152,7 +183,8 @@ class _PolicyCompiler:
                            max_payload_bytes=self._payload_limit(namespace.max_payload_bytes,
                                                                  self.path + ("max_payload_bytes",)))
         policy = NamespacePolicy(name=name, default=base, unknown_events=namespace.unknown_events,
-                                 rooms=_rooms(namespace.rooms, None))
+                                 rooms=_rooms(namespace.rooms, None),
+                                 history=namespace.rooms.history if namespace.rooms else None)
         if rate is not None:
             policy.disconnect_after = rate.disconnect_after
             policy.abuse_window = rate.abuse_window
@@ -213,4 +245,32 @@ def _rooms(rooms: RoomsConfig | None, base: RoomsConfig | None) -> RoomsPolicy |
             merged.update({key: getattr(layer, key) for key in layer.model_fields_set})
     allow = merged.get("allow")
     return RoomsPolicy(allow=re.compile(allow) if allow is not None else None,
-                       max_per_client=merged.get("max_per_client"))
+                       max_per_client=merged.get("max_per_client"), presence=merged.get("presence"))
+
+
+# The built-in steps that read what rooms.presence / rooms.history keep, and what each needs.
+ROOM_STATE_STEPS = {"room.members": "presence", "room.history": "history"}
+
+
+def check_room_steps(compiled, engine=None) -> list[Problem]:
+    """``room.members`` needs rooms.presence in its namespace, ``room.history`` rooms.history (a
+    feature check of the compiler)."""
+    problems = []
+    for path, plugin, _ in compiled.configured_plugins():
+        needs = ROOM_STATE_STEPS.get(plugin.name)
+        if needs is None:
+            continue
+        if path[0] != "namespaces":  # the top-level on_error: no namespace of its own
+            problems.append(compiled.source.problem(
+                path, f"{plugin.name} reads the rooms of a namespace; the top-level on_error has none",
+                hint=f"use {plugin.name} in a namespace's events"))
+            continue
+        policy = compiled.namespaces[path[1]].policy
+        has = policy is not None and (policy.presence_anywhere if needs == "presence"
+                                      else policy.history is not None)
+        if not has:
+            example = "presence: {}" if needs == "presence" else "history: {size: 50, ttl: 1h}"
+            problems.append(compiled.source.problem(
+                path, f"{plugin.name} needs rooms.{needs} in namespace {path[1]}",
+                hint=f"add rooms: {{{example}}} to {path[1]}"))
+    return problems

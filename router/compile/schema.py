@@ -118,10 +118,11 @@ def _templates_for_any_type(defs: dict, steps: list[PluginSpec], rules: list[Plu
     """A step option may be a template whatever its type (router/compile/options.py); an auth
     rule's options are not templates."""
     rule_models = {spec.options for spec in rules}
-    for spec in steps:
-        if spec.options in rule_models:
+    # Once per options model: steps that share one (room.join, room.leave, ...) share its $defs entry.
+    for options in dict.fromkeys(spec.options for spec in steps):
+        if options in rule_models:
             continue
-        model = defs.get(refs[(spec.options, "validation")]["$ref"].rsplit("/", 1)[1], {})
+        model = defs.get(refs[(options, "validation")]["$ref"].rsplit("/", 1)[1], {})
         properties = model.get("properties", {})
         for name, option in properties.items():
             if option.get("type") != "string" or "enum" in option or "pattern" in option:

@@ -34,3 +34,11 @@ Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema({
     "anyOf": [{"type": "number", "exclusiveMinimum": 0},
               {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$"}],
     "description": "a duration: 500ms, 2s, 1m, or a number of seconds"})]
+
+
+def shown_duration(seconds: float) -> str:
+    """A duration as a config would write it: ``1h``, ``90s``, ``500ms``."""
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    return f"{seconds:g}s" if seconds >= 1 else f"{seconds * 1000:g}ms"

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from router.config.durations import Duration
 from router.config.networks import NetworkList
 from router.config.rates import Rate, parse_rate
 from router.config.strict import StrictModel
@@ -74,12 +75,46 @@ NamespaceRate = Annotated[RateConfig, BeforeValidator(_short_rate,
                                                      json_schema_input_type=str | RateConfig)]
 
 
+IDENTITY_FIELD = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class PresenceConfig(StrictModel):
+    """Who is in each room: members tracked across the cluster, joins and leaves announced."""
+
+    key: str | None = Field(None, pattern=IDENTITY_FIELD,
+                            description="an identity field (e.g. sub): a user's connections are one "
+                                        "member, with a connections count; default: each connection "
+                                        "is a member, shown with its sid")
+    fields: list[Annotated[str, Field(pattern=IDENTITY_FIELD)]] = Field(
+        default_factory=list, description="the identity fields a member shows, e.g. [sub, name]")
+    announce: bool = Field(True, description="send `presence` join and leave notices to the room's "
+                                             "other members; false: track only")
+    ttl: Duration = Field("30s", validate_default=True, description="how soon the members of a router process that stopped "
+                                            "answering leave the member lists (with Redis)")
+
+
+class HistoryConfig(StrictModel):
+    """What was said in each room: the last messages the steps sent into it."""
+
+    size: int = Field(50, ge=1, le=10_000, description="messages kept per room, the newest")
+    ttl: Duration = Field("24h", validate_default=True,
+                          description="none older than this: 500ms, 2s, 1m, 1h")
+    max_rooms: int = Field(10_000, ge=1, description="rooms whose history one process keeps in "
+                                                     "memory; the least recently used goes first")
+
+
 class RoomsConfig(StrictModel):
-    """Which rooms a client may be put in, and how many."""
+    """Which rooms a client may be put in, and how many; who is in them and what was said."""
 
     allow: str | None = Field(None, description="a regular expression the whole room name must match")
     max_per_client: int | None = Field(None, ge=1, description="most rooms a client may be in at once "
                                                                "(its own sid room not counted)")
+    presence: PresenceConfig | None = Field(None, description="track members and announce joins and "
+                                                              "leaves: {key, fields, announce, ttl} "
+                                                              "(docs/presence-and-history.md)")
+    history: HistoryConfig | None = Field(None, description="keep what the steps send into each room: "
+                                                            "{size, ttl, max_rooms}; a namespace's "
+                                                            "rooms only")
 
     @field_validator("allow")
     @classmethod

@@ -85,12 +85,34 @@ def find_risks(config: RouterConfig, source: ConfigSource,
     for key, (danger, hint) in TRANSPORT_GUARDS.items():
         if key in config.server.model_fields_set and getattr(config.server, key) is None:
             risks.append(source.problem(("server", key), f"turned off: {danger}", hint=hint))
+    risks += _room_state_risks(config, source)
     queue = config.server.message_queue
     if queue and urlsplit(queue).password and ("server", "message_queue") not in source.env_paths:
         risks.append(source.problem(
             ("server", "message_queue"), "the message queue URL holds a password written in the file",
             hint="write the URL as ${MESSAGE_QUEUE_URL} and set it in the environment"))
     return sorted(risks, key=lambda p: (p.line or 0, p.path or ""))
+
+
+def _room_state_risks(config: RouterConfig, source: ConfigSource) -> Iterator[Problem]:
+    """rooms.presence / rooms.history that a cluster cannot share, or that may keep a sid room."""
+    from router.config.brokers import broker_of
+
+    queue = config.server.message_queue
+    redis = bool(queue) and broker_of(queue).family == "redis"
+    for name, namespace in config.namespaces.items():
+        rooms = namespace.rooms
+        if rooms is None or (rooms.presence is None and rooms.history is None):
+            continue
+        path = ("namespaces", name, "rooms")
+        if queue and not redis:
+            yield source.problem(path, f"namespace {name} tracks presence or history, which only a Redis "
+                                       f"message_queue shares: each process answers with its own",
+                                 hint="use a redis:// message_queue, or accept per-process member lists")
+        if redis and rooms.history is not None and rooms.allow is None:
+            yield source.problem(path, f"namespace {name} keeps history without rooms.allow: a message to "
+                                       f"another process's client sid would be kept as a room's",
+                                 hint='add allow:, e.g. allow: "^[a-z0-9-]{1,32}$"')
 
 
 def _secrets_in_file(source: ConfigSource, secret_options: dict) -> Iterator[Problem]:

@@ -275,7 +275,16 @@ class EventConfig(StrictModel):
     max_payload_bytes: int | None = Field(None, gt=0, description="the largest payload of this event, "
                                                                   "instead of the namespace's")
     rooms: RoomsConfig | None = Field(None, description="the rooms this event may put clients in, "
-                                                        "instead of the namespace's")
+                                                        "and their presence, instead of the "
+                                                        "namespace's")
+
+    @field_validator("rooms")
+    @classmethod
+    def _history_per_namespace(cls, rooms: RoomsConfig | None) -> RoomsConfig | None:
+        if rooms is not None and "history" in rooms.model_fields_set:
+            raise ValueError("history is kept per room of the namespace, whichever event sends; "
+                             "move history: to the namespace's rooms:")
+        return rooms
 
 
 Event = Annotated[EventConfig, BeforeValidator(_event_form)]
@@ -340,6 +349,9 @@ class NamespaceConfig(StrictModel):
                             or "unknown_events" in self.model_fields_set):
             raise ValueError("rate, max_payload_bytes and unknown_events apply to the namespace's "
                              "YAML events; a class namespace enforces its own")
+        if self.class_ and self.rooms is not None and self.rooms.history is not None:
+            raise ValueError("rooms.history keeps what the YAML steps send; a class namespace "
+                             "sends on its own, so remove history: or the class")
         return self
 
 

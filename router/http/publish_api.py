@@ -1,7 +1,8 @@
 """The publish API: a backend pushes messages to Socket.IO clients over HTTP.
 
 ``POST /api/emit`` sends an event to a namespace, a room or one client;
-``POST /api/disconnect`` disconnects one client. With a message queue, what one
+``POST /api/disconnect`` disconnects one client; ``GET /api/rooms/<room>/members?namespace=/chat``
+answers a room's members (``rooms.presence``), across the cluster. With a message queue, what one
 process receives reaches the clients of every process. Both need the API key of
 ``server.api_key`` (see router/api_key.py) and are off while it is unset.
 Every answer is JSON; an error is ``{"error": "...", "problems": [...]}`` with a 4xx status.
@@ -31,6 +32,7 @@ log = logging.getLogger("socketio_router.publish_api")
 HOW_TO_SEND = "send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 EMIT_PATH = "/api/emit"
 DISCONNECT_PATH = "/api/disconnect"
+MEMBERS_PATH = "/api/rooms/<path:room>/members"
 # Every method reaches the view, so a GET gets a JSON 405 rather than Flask's HTML page.
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -69,9 +71,10 @@ class ApiError(Exception):
         return response
 
 
-def publish_api(socketio, compiled) -> flask.Blueprint:
+def publish_api(socketio, compiled, presence=None) -> flask.Blueprint:
     """The blueprint the loader registers; ``socketio`` emits, ``compiled`` gives the key,
-    the namespaces served and the largest body accepted."""
+    the namespaces served and the largest body accepted, ``presence`` (router/runtime/presence.py)
+    the members of rooms, when the config tracks any."""
     server = compiled.config.server
     api_key = server.api_key
     namespaces = list(compiled.namespaces)
@@ -90,6 +93,24 @@ def publish_api(socketio, compiled) -> flask.Blueprint:
 
         view.__name__ = handler.__name__
         return view
+
+    def members(room: str):
+        try:
+            _authorize(api_key, method="GET")
+            namespace = flask.request.args.get("namespace")
+            if not namespace:
+                raise ApiError(400, "give the namespace: ?namespace=/chat",
+                               [{"field": "namespace", "message": "required"}])
+            served = namespace_problem(namespace, namespaces)
+            if served:
+                raise ApiError(400, served, [{"field": "namespace", "message": served}])
+            tracked = compiled.namespaces[namespace].policy
+            if presence is None or tracked is None or not tracked.presence_anywhere:
+                raise ApiError(404, f"namespace {namespace} tracks no presence; set rooms.presence on it")
+            return flask.jsonify({"namespace": namespace, "room": room,
+                                  "members": presence.members(namespace, room)})
+        except ApiError as error:
+            return error.response()
 
     @guarded
     def emit(body: dict):
@@ -112,10 +133,11 @@ def publish_api(socketio, compiled) -> flask.Blueprint:
 
     blueprint.add_url_rule(EMIT_PATH, "emit", emit, methods=ALL_METHODS)
     blueprint.add_url_rule(DISCONNECT_PATH, "disconnect", disconnect, methods=ALL_METHODS)
+    blueprint.add_url_rule(MEMBERS_PATH, "members", members, methods=ALL_METHODS)
     return blueprint
 
 
-def _authorize(api_key: str | None) -> None:
+def _authorize(api_key: str | None, method: str = "POST") -> None:
     request = flask.request
     if not api_key:
         raise ApiError(404, "the publish API is off; set server.api_key (e.g. \"${ROUTER_API_KEY}\") "
@@ -125,8 +147,8 @@ def _authorize(api_key: str | None) -> None:
         log.warning("publish API: %s API key from %s", "no" if missing else "wrong", request.remote_addr)
         raise ApiError(401, f"missing API key: {HOW_TO_SEND}" if missing else "invalid API key",
                        headers={"WWW-Authenticate": 'Bearer realm="socketio-router"'})
-    if request.method != "POST":
-        raise ApiError(405, f"use POST, not {request.method}", headers={"Allow": "POST"})
+    if request.method != method:
+        raise ApiError(405, f"use {method}, not {request.method}", headers={"Allow": method})
 
 
 def _read_body(limit: int) -> dict:

@@ -16,11 +16,13 @@ from router.compile.compiler import (
     CompiledStep,
 )
 from router.errors import Refused, StepError
-from router.plugin_api import ConnectContext, StepContext
+from router.plugin_api import ConnectContext, StepContext, room_name
 from router.runtime import current_event
 from router.runtime.admission import Admission
+from router.runtime.history import History
 from router.runtime.library_hooks import LibraryHooks
 from router.runtime.metrics import RouterMetrics
+from router.runtime.presence import Presence
 from router.text import shown
 
 log = logging.getLogger("socketio_router")
@@ -85,22 +87,70 @@ def ack_value(ctx: StepContext) -> Any:
     return ctx.ack[0] if len(ctx.ack) == 1 else ctx.ack
 
 
+class RecordingContext(StepContext):
+    """The step context of a namespace with ``rooms.history``: what a step sends into a room is kept.
+
+    Only those namespaces get it, so a message elsewhere pays nothing for history.
+    """
+
+    __slots__ = ()
+
+    def emit(self, event: str, *values: Any, to: Any = None, include_self: bool = True,
+             volatile: bool = False) -> None:
+        super().emit(event, *values, to=to, include_self=include_self, volatile=volatile)
+        # Sent (a payload that is not JSON raised before): keep it, unless it was volatile (a
+        # cursor or a price that the next one replaces is nothing to replay).
+        if to is not None and not volatile:
+            self._history.record(self.namespace, room_name(to), event, values)
+
+
 class Dispatcher:
     """Builds the handler functions the loader registers, and keeps per-connection state."""
 
-    def __init__(self, compiled: CompiledRouter, socketio, hooks: LibraryHooks):
-        """``hooks`` are what the server reads from the Socket.IO stack's internals for us."""
+    def __init__(self, compiled: CompiledRouter, socketio, hooks: LibraryHooks, room_store=None):
+        """``hooks`` are what the server reads from the Socket.IO stack's internals for us;
+        ``room_store`` shares presence and history with the other processes of a cluster
+        (router/server/shared_rooms.py), None for a server of one process."""
         self.compiled = compiled
         self.socketio = socketio
         self.hooks = hooks
         self.connections: dict[tuple[str, str], Connection] = {}
+        policies = {name: namespace.policy for name, namespace in compiled.namespaces.items()
+                    if namespace.policy is not None}
+        tracks_presence = any(policy.presence_anywhere for policy in policies.values())
+        self.presence: Presence | None = None
         declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
                     for event in namespace.events]
         self.metrics = RouterMetrics(compiled.namespaces, hooks.client_counts, declared,
                                      [(plugin, options) for _, plugin, options
-                                      in compiled.configured_plugins()])
+                                      in compiled.configured_plugins()],
+                                     presence_counts=self._presence_counts if tracks_presence else None)
         # rate, payload size, schema and unknown events; what it drops is counted in the metrics
         self.admission = Admission(compiled, socketio, hooks, on_drop=self.metrics.event_dropped)
+        if tracks_presence:
+            self.presence = Presence(self.admission.rooms_policy, self.identity_of,
+                                     socketio.server.emit, room_store)
+        histories = {name: policy.history for name, policy in policies.items()
+                     if policy.history is not None}
+        self.history: History | None = None
+        if histories:
+            self.history = History(histories, hooks.is_client_sid,
+                                   {name: policies[name].rooms.allow if policies[name].rooms else None
+                                    for name in histories}, store=room_store)
+        self._contexts = _context_classes(self.presence, self.history)
+
+    def _presence_counts(self) -> dict[str, int]:
+        return self.presence.local_counts() if self.presence is not None else {}
+
+    def identity_of(self, namespace: str, sid: str) -> dict | None:
+        """A connected client's identity (the claims of its auth rules), for presence."""
+        connection = self.connections.get((namespace, sid))
+        return connection.identity if connection is not None else None
+
+    def context_class(self, namespace: str) -> type[StepContext]:
+        """The step context of ``namespace``'s messages: one that keeps history where it has one."""
+        plain, recording = self._contexts
+        return recording if self.history is not None and self.history.keeps(namespace) else plain
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -236,13 +286,15 @@ class Dispatcher:
         gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
         stats = self.metrics.event_stats(namespace, event)
         clock = time.perf_counter
+        context_class = self.context_class(namespace)  # chosen once, not per message
 
         def handle(sid: str, args: tuple) -> Any:
             started = clock()
             try:
                 if gate is not None and not gate.admit(sid, args):
                     return None  # refused: the sender got an error event
-                ctx = self._context(namespace, sid, event, args, counted=True)
+                ctx = self._context(namespace, sid, event, args, counted=True,
+                                    context_class=context_class)
                 run_steps(steps, ctx)  # StepFailed goes to the caller's error handling
             finally:
                 stats.observe(clock() - started)
@@ -286,13 +338,25 @@ class Dispatcher:
         return ack_value(ctx)
 
     def _context(self, namespace: str, sid: str, event: str, args: tuple, error: str | None = None,
-                 counted: bool = False, failure: dict | None = None) -> StepContext:
+                 counted: bool = False, failure: dict | None = None,
+                 context_class: type[StepContext] | None = None) -> StepContext:
+        make = context_class or self.context_class(namespace)
         connection = self.connections.get((namespace, sid))
         if connection is None:
-            return StepContext(self.socketio, namespace, sid, event, args, error=error, failure=failure)
+            return make(self.socketio, namespace, sid, event, args, error=error, failure=failure)
         count = connection.counted() if counted else connection.count
-        return StepContext(self.socketio, namespace, sid, event, args, connection.auth,
-                           connection.identity, error, count, failure)
+        return make(self.socketio, namespace, sid, event, args, connection.auth,
+                    connection.identity, error, count, failure)
+
+
+def _context_classes(presence: Presence | None, history: History | None) -> tuple[type, type]:
+    """(the app's step context, the one that keeps history): the plugin contract's own classes
+    when the config tracks no presence and keeps no history."""
+    if presence is None and history is None:
+        return StepContext, RecordingContext
+    services = {"__slots__": (), "_presence": presence, "_history": history}
+    return (type("StepContext", (StepContext,), services),
+            type("RecordingContext", (RecordingContext,), services))
 
 
 def _failure(exc: BaseException, message: str, event: str) -> dict:

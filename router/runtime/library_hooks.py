@@ -25,3 +25,5 @@ class LibraryHooks:
     is_handshake_connect: Callable[[], bool]
     # (sid, namespace), in a disconnect handler: whether the client is really leaving.
     client_is_leaving: Callable[[str, str], bool]
+    # Whether a room name is the sid of a client connected to this process (never kept in history).
+    is_client_sid: Callable[[object], bool] = lambda room: False

@@ -37,21 +37,25 @@ HANDLER_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
                    0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class _ConnectedClients:
-    """``connected_clients{namespace}``, read from the client manager at scrape time.
+class _NamespaceGauge:
+    """A gauge per namespace read at scrape time: ``connected_clients`` from the client manager,
+    ``presence_members`` from the presence tracker.
 
     Counting at scrape time cannot drift: the manager is the source of truth for
     who is connected, including class namespaces and the admin namespace.
-    ``counts()`` gives {namespace: clients} for the namespaces that have any.
+    ``counts()`` gives {namespace: value} for the namespaces that have any; the
+    declared ones are shown at 0 otherwise.
     """
 
-    def __init__(self, counts: Callable[[], Mapping[str, int]], declared: Iterable[str]):
+    def __init__(self, name: str, documentation: str, counts: Callable[[], Mapping[str, int]],
+                 declared: Iterable[str]):
+        self.name = name
+        self.documentation = documentation
         self.counts = counts
         self.declared = list(declared)
 
     def collect(self):
-        family = GaugeMetricFamily(f"{PREFIX}_connected_clients",
-                                   "Clients connected, per namespace", labels=["namespace"])
+        family = GaugeMetricFamily(f"{PREFIX}_{self.name}", self.documentation, labels=["namespace"])
         counts = {name: 0 for name in self.declared}
         counts.update(self.counts())
         for namespace, count in sorted(counts.items()):
@@ -150,11 +154,13 @@ class RouterMetrics:
 
     def __init__(self, namespaces: Iterable[str] = (),
                  client_counts: Callable[[], Mapping[str, int]] | None = None,
-                 events: Iterable[tuple[str, str]] = (), plugins: Iterable[tuple[Any, Any]] = ()):
+                 events: Iterable[tuple[str, str]] = (), plugins: Iterable[tuple[Any, Any]] = (),
+                 presence_counts: Callable[[], Mapping[str, int]] | None = None):
         """``client_counts()`` gives the clients connected per namespace; ``events`` are the
         declared (namespace, event) pairs: each has its series from the start, at 0, so a rate
         over them is right from the first event. ``plugins`` are the (PluginSpec, options) of
-        every configured step and rule."""
+        every configured step and rule. ``presence_counts()`` gives the members of tracked rooms
+        per namespace, when the config tracks presence."""
         self.registry = CollectorRegistry(auto_describe=True)
         lock = os_lock()
         self._events = {labels: EventStats(labels, lock) for labels in events}
@@ -177,7 +183,12 @@ class RouterMetrics:
             f"{PREFIX}_volatile_dropped", "Volatile messages not sent to a client that had "
             "others waiting", registry=self.registry)
         if client_counts is not None:
-            self.registry.register(_ConnectedClients(client_counts, namespaces))
+            self.registry.register(_NamespaceGauge("connected_clients", "Clients connected, per namespace",
+                                                   client_counts, namespaces))
+        if presence_counts is not None:
+            self.registry.register(_NamespaceGauge(
+                "presence_members", "Members of presence-tracked rooms connected to this process, "
+                "summed over rooms, per namespace", presence_counts, namespaces))
         groups: dict[Callable, list] = {}
         for spec, options in plugins:
             if spec.metrics is not None:

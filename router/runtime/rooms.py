@@ -45,7 +45,7 @@ class RoomsGuard:
     def check_enter(self, sid: str, namespace: str, room) -> None:
         if room != sid and self.is_client_sid(room):
             raise RoomRefused(f"room {shown(room)} is another client's private room")
-        policy = self.rooms_policy(namespace, _current_event(namespace)) if self.rooms_policy else None
+        policy = self.rooms_policy(namespace, event_handled(namespace)) if self.rooms_policy else None
         if policy is not None:
             policy.check(room, self.rooms_of(sid, namespace), sid)
 
@@ -55,7 +55,7 @@ class RoomsGuard:
             raise RoomRefused(f"room {shown(room)} is a client's private room and cannot be closed")
 
 
-def _current_event(namespace: str) -> str | None:
+def event_handled(namespace: str) -> str | None:
     """The event handled on ``namespace`` in this context, if any: the router's current event
     (router/runtime/current_event.py), else the one Flask-SocketIO is handling.
 

@@ -26,14 +26,15 @@ from router.server.flask_app import RouterFlask
 from router.server.managers import create_manager
 from router.server.middleware import DeclineWebSocketCompression
 from router.server.operations import install_operations
+from router.server.shared_rooms import shared_room_store
 from router.upstream import handler_calls
-from router.upstream.client_manager import client_counts
+from router.upstream.client_manager import client_counts, is_client_sid
 from router.upstream.engineio_cors import allow_own_origin
 from router.upstream.lean_events import LeanSocketIO, direct
 from router.upstream.packets import CheckedPacket, guard_packets
-from router.upstream.pings import PingScheduler, works_with_admin_ui
 from router.upstream.outbound_queues import OutboundLimits
 from router.upstream.outbound_queues import install as bound_outbound_queues
+from router.upstream.pings import PingScheduler, works_with_admin_ui
 from router.upstream.websocket_frames import Intake
 from router.upstream.websocket_frames import install as install_websocket
 
@@ -62,6 +63,7 @@ class RouterApp:
     compiled: CompiledRouter
     timers: TimerRunner | None = None  # started by the CLI with the server, not by create_app
     pings: PingScheduler | None = None  # None: python-engineio's own ping task per socket
+    room_store: object | None = None  # router/server/shared_rooms.py RedisRooms, in a Redis cluster
 
 
 def create_app(compiled: CompiledRouter) -> RouterApp:
@@ -98,11 +100,17 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
         client_counts=partial(client_counts, manager),
         event_context=handler_calls.event_context,
         is_handshake_connect=handler_calls.is_handshake_connect,
-        client_is_leaving=partial(handler_calls.client_is_leaving, manager))
-    dispatcher = Dispatcher(compiled, socketio, hooks)
+        client_is_leaving=partial(handler_calls.client_is_leaving, manager),
+        is_client_sid=partial(is_client_sid, manager))
+    # Presence and history of the whole cluster in Redis, with a Redis message queue.
+    room_store = shared_room_store(compiled, manager, socketio.server)
+    dispatcher = Dispatcher(compiled, socketio, hooks, room_store)
     bound_outbound_queues(socketio.server.eio, outbound_limits(server, dispatcher.metrics))
     manager.after_connect = dispatcher.after_connect
     manager.rooms_guard.rooms_policy = dispatcher.admission.rooms_policy
+    manager.room_watch = dispatcher.presence  # None: no room is tracked, nothing to tell
+    if room_store is not None:
+        room_store.presence = dispatcher.presence
 
     for namespace in compiled.namespaces.values():
         if namespace.class_ref:
@@ -125,8 +133,9 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     socketio.server.register_namespace(UnknownNamespace("*"))
     if register_pages(app, socketio, compiled):  # the demo page and the console, if the config asks
         allow_own_origin(socketio.server.eio)
-    app.register_blueprint(publish_api(socketio, compiled))
-    router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio))
+    app.register_blueprint(publish_api(socketio, compiled, dispatcher.presence))
+    router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio),
+                       room_store=room_store)
     if works_with_admin_ui(server.admin_ui.mode if server.admin_ui is not None else None):
         router.pings = PingScheduler(socketio.server.eio)
     install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop

@@ -215,10 +215,17 @@ class BrokerLink:
 class RedisQueue(BrokerLink, socketio.RedisManager):
     """Redis pub/sub (``redis://``, ``rediss://``, Sentinel), through python-socketio's RedisManager."""
 
+    shared_rooms = None  # router/server/shared_rooms.py: started with the manager, when the config has one
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._publisher = None
         self.last_receivers: int | None = None  # how many processes got the last publish
+
+    def initialize(self):
+        super().initialize()
+        if self.shared_rooms is not None and not self.write_only:
+            self.shared_rooms.start(self.server)
 
     def _publish_now(self, data):
         if self._publisher is None:
@@ -273,6 +280,14 @@ class RedisQueue(BrokerLink, socketio.RedisManager):
             client.ping()
         finally:
             client.close()
+
+
+def redis_client_for(url: str, timeout: float):
+    """A Redis client for a message queue URL (Sentinel, unix sockets and Valkey included), built
+    as python-socketio builds its own, that waits at most ``timeout`` seconds on any call."""
+    manager = RedisQueue(url, write_only=True,
+                         redis_options={"socket_connect_timeout": timeout, "socket_timeout": timeout})
+    return pubsub.redis_client(manager)
 
 
 class KombuQueue(BrokerLink, socketio.KombuManager):

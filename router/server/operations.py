@@ -36,6 +36,8 @@ def install_operations(router) -> Operations:
     router.app.register_blueprint(health_blueprint(
         metrics, router.compiled.source.file, list(router.compiled.namespaces),
         broker, lambda: stop.draining))
+    if router.room_store is not None:  # its members leave the cluster's lists now, not after a ttl
+        stop.after_goodbyes.append(router.room_store.close)
     router.app.wsgi_app = RefuseNewSessions(router.app.wsgi_app, stop, server.path)
     operations = Operations(metrics, stop)
     if server.admin_ui is not None:

@@ -55,6 +55,8 @@ class GracefulStop:
         self.pings = pings  # the server-wide PingScheduler, stopped with python-socketio's tasks
         self._started = threading.Event()  # plain Event: under eventlet it is green too
         self.finished = threading.Event()
+        # Called once the goodbyes are out, with the seconds left: e.g. the shared rooms retire.
+        self.after_goodbyes: list[Callable[[float], None]] = []
 
     @property
     def longest(self) -> float:
@@ -87,6 +89,11 @@ class GracefulStop:
             if left:
                 log.warning("shutdown: %d client connection(s) did not close within %gs",
                             left, self.timeout)
+            for after in self.after_goodbyes:
+                try:
+                    after(max(0.0, deadline - time.monotonic()))
+                except Exception:  # the stop goes on whatever a hook does
+                    log.exception("shutdown: %r failed", after)
             self.socketio.server.shutdown()  # python-socketio's own background tasks
             if self.pings is not None:
                 self.pings.stop()

@@ -10,6 +10,10 @@ subclasses whichever manager the config chooses with :class:`ManagerHooks`:
   (a hand-written app that emits inside its connect handler sends before it).
 - ``enter_room`` and ``close_room`` are where every way into a room passes (a step,
   a plugin, a class namespace's ``join_room``), so the rooms guard is asked there.
+- ``basic_enter_room`` and ``basic_leave_room`` are where every change of the rooms
+  table lands, whatever asked for it (a join, a leave, ``close_room`` member by member,
+  a disconnect room by room, a message from another process): the presence tracker
+  (router/runtime/presence.py) is told there, after the change.
 
 The rooms table, ``manager.rooms[namespace][room][sid] = eio_sid`` with the room
 ``None`` holding every connected client, is read for the sid rooms and the number
@@ -19,6 +23,7 @@ of connected clients per namespace.
 |---|---|---|
 | socketio.base_manager | ``BaseManager.connect(sid, namespace)`` (overridden) | run ``after_connect`` once the CONNECT packet is out |
 | socketio.manager, socketio.pubsub_manager | ``enter_room(sid, namespace, room, eio_sid)``, ``close_room(room, namespace)`` (overridden) | ask the rooms guard first |
+| socketio.base_manager | ``basic_enter_room(sid, namespace, room, eio_sid)``, ``basic_leave_room(sid, namespace, room)`` (overridden) | tell ``room_watch`` (presence) after the change |
 | socketio.base_manager | ``BaseManager.rooms`` (read) | which rooms are client sids; clients per namespace, at scrape time |
 | socketio.base_manager | ``get_namespaces``, ``get_participants``, ``get_rooms``, ``is_connected`` | public methods, undocumented: every client, for a shutdown; a client's rooms |
 | socketio.base_server | ``BaseServer.manager_initialized`` (set) | start the manager with the server, not at the first client |
@@ -39,6 +44,10 @@ SEAM = Seam("client manager", {"python-socketio": "5.18.1"}, requires=[
       for module, cls in (("socketio.manager", "Manager"), ("socketio.pubsub_manager", "PubSubManager"))),
     *(Needs(module, f"{cls}.close_room", ("self", "room", "namespace"), exact=True)
       for module, cls in (("socketio.manager", "Manager"), ("socketio.pubsub_manager", "PubSubManager"))),
+    Needs("socketio.base_manager", "BaseManager.basic_enter_room",
+          ("self", "sid", "namespace", "room", "eio_sid"), exact=True),
+    Needs("socketio.base_manager", "BaseManager.basic_leave_room", ("self", "sid", "namespace", "room"),
+          exact=True),
     Needs("socketio.base_manager", "BaseManager", attributes=("rooms", "server")),
     Needs("socketio.base_manager", "BaseManager.get_namespaces"),
     Needs("socketio.base_manager", "BaseManager.get_participants", ("namespace", "room")),
@@ -56,11 +65,14 @@ class ManagerHooks:
 
     ``after_connect(sid, namespace)`` runs once a client is fully connected;
     ``rooms_guard.check_enter(sid, namespace, room)`` and ``.check_close(room, namespace)``
-    raise to refuse a room before the manager changes anything.
+    raise to refuse a room before the manager changes anything. ``room_watch.entered(sid,
+    namespace, room)`` and ``.left(...)`` hear of every room a client enters or leaves,
+    once the manager has changed it (never of a client's sid room or the namespace itself).
     """
 
     after_connect: Callable[[str, str], None] | None = None
     rooms_guard: Any = None
+    room_watch: Any = None
 
     def connect(self, sid, namespace):
         sid = super().connect(sid, namespace)
@@ -75,6 +87,22 @@ class ManagerHooks:
         if self.rooms_guard is not None:
             self.rooms_guard.check_enter(sid, namespace, room)
         return super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+
+    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if self.room_watch is not None and room is not None and room != sid:
+            try:
+                self.room_watch.entered(sid, namespace, room)
+            except Exception:  # the client is in the room: a notice that failed must not undo it
+                log.exception("presence: the join of %s to room %r of %s failed", sid, room, namespace)
+
+    def basic_leave_room(self, sid, namespace, room):
+        super().basic_leave_room(sid, namespace, room)
+        if self.room_watch is not None and room is not None and room != sid:
+            try:
+                self.room_watch.left(sid, namespace, room)
+            except Exception:  # a leave happens in a disconnect: python-socketio must finish it
+                log.exception("presence: the leave of %s from room %r of %s failed", sid, room, namespace)
 
     def close_room(self, room, namespace):
         if self.rooms_guard is not None:

@@ -37,6 +37,7 @@ LAYER_MODULES = {
     "test_ops_scenarios.py": {"cli"},
     "test_ops_schema.py": {"cli"},
     "test_ops_shutdown.py": {"node"},
+    "test_presence_cluster.py": {"broker", "node"},
     "test_scale_out.py": {"broker", "node"},
     "test_slow_consumers.py": {"processes"},
     "test_websocket_frames.py": {"processes"},

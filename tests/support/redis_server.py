@@ -8,6 +8,8 @@ import socket
 import subprocess
 import threading
 
+import pytest
+
 from tests.support.processes import terminate
 
 
@@ -87,3 +89,12 @@ class OwnSentinel(OwnRedis):
         self.config.write_text(f"port {self.port}\nbind 127.0.0.1\n"
                                f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1\n")
         return [str(self.config), "--sentinel"]
+
+
+@pytest.fixture
+def own_redis():
+    """An OwnRedis, not started (``own_redis.start()``), stopped after the test; import it into a
+    test module to use it."""
+    redis = OwnRedis()
+    yield redis
+    redis.stop()

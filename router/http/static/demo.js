@@ -48,6 +48,13 @@
     if (cb) cb();
   });
 
+  // rooms.presence of configs/demo.yaml: who else comes into or leaves a room this page is in.
+  socket.on("presence", function (notice) {
+    var member = notice.member || {};
+    var who = member.name || member.sub || member.sid || "someone";
+    append("Presence in room " + notice.room + ": " + who + (notice.action === "join" ? " joined" : " left"));
+  });
+
   // Latency: my_ping carries its send time and transport, and the server's my_pong echoes
   // them back, so a late pong is never matched with a newer ping. The average (of the last
   // 30) describes the transport shown: a ping sent over long-polling while the connection
