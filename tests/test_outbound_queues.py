@@ -188,3 +188,16 @@ def test_an_emitting_step_with_volatile_marks_its_sends_and_only_them(build_rout
     client.emit("go", "hi", namespace="/q")
     assert marks == [volatile] and not sends_are_volatile()
     assert [message["args"] for message in client.get_received("/q")] == [["hi"]]
+
+
+def test_the_routers_own_queues_never_come_from_create_queue():
+    """create_queue() builds the clients' bounded queues once the server is set up: a queue of
+    the router's own work made there would count against a client cap that is not its own."""
+    from pathlib import Path
+
+    import router
+
+    package = Path(router.__file__).parent
+    callers = [str(path.relative_to(package)) for path in package.rglob("*.py")
+               if "create_queue(" in path.read_text() and path.name != "outbound_queues.py"]
+    assert callers == [], f"use router.upstream.outbound_queues.unbounded_queue in {callers}"

@@ -50,6 +50,7 @@ from router.config.brokers import broker_of, redact
 from router.config.limits import HistoryConfig
 from router.runtime.presence import KEYED, Entry
 from router.server.brokers import redis_client_for
+from router.upstream.outbound_queues import unbounded_queue
 
 log = logging.getLogger("socketio_router.shared_rooms")
 
@@ -318,7 +319,7 @@ class RedisRooms:
         with self._start_lock:
             if self._queue is None:
                 self.server = server or self.server
-                queue = self.server.eio.create_queue()
+                queue = unbounded_queue(self.server.eio)  # not a client's: no cap applies
                 self.server.start_background_task(self._write_loop, queue)
                 self.server.start_background_task(self._beat_loop)
                 self._queue = queue

@@ -97,7 +97,7 @@ def unbounded_queue(eio):
 def _weight(item) -> int:
     try:
         return len(item.data)  # str or bytes; an OPEN packet's dict counts its keys, harmlessly
-    except TypeError:  # no data (PING, NOOP, CLOSE)
+    except (TypeError, AttributeError):  # no data (PING, NOOP, CLOSE), or not a packet
         return 0
 
 
