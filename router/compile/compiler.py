@@ -26,7 +26,7 @@ from router.config.models import (
 from router.config.problems import problems_from_validation, suggest
 from router.config.source import ConfigSource
 from router.errors import Problem, StartupError
-from router.plugin_api import AUTH_RULE, CONFIG_PATH, FILE_READER, STEP, PluginSpec
+from router.plugin_api import AUTH_RULE, CONFIG_PATH, FILE_READER, STEP, PluginSpec, StepContext
 from router.plugins.registry import Registry
 
 
@@ -44,16 +44,16 @@ class CompiledStep:
         self.label = label          # "step 2 (room.join)", for errors and logs
         self.path = path            # where it stands in the file: ("namespaces", "/chat", ...)
 
-    def render_options(self, context: dict) -> BaseModel:
-        """The options for one message, each template rendered and checked (a misfit is a
-        StepError). A shallow copy: private attributes (the step's own state, see
+    def render_options(self, ctx: StepContext) -> BaseModel:
+        """The options for the message ``ctx`` handles, each template rendered and checked (a
+        misfit is a StepError). A shallow copy: private attributes (the step's own state, see
         router/plugin_api.py) and static options are the same objects as the compiled ones'."""
         if not self.renderers:
             return self.options
         options = _shallow_copy(self.options)  # the static options are shared, as written
         values = options.__dict__
         for name, template, check in self.renderers:
-            rendered = template.render(context)
+            rendered = template.render_in(ctx)
             values[name] = rendered if check is None else check(rendered)
         return options
 

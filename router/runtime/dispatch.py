@@ -72,7 +72,7 @@ def run_steps(steps: list[CompiledStep], ctx: StepContext) -> None:
     """Run ``steps`` in order; the first failure stops the rest and raises :class:`StepFailed`."""
     for step in steps:
         try:
-            options = step.render_options(ctx.template_context()) if step.renderers else step.options
+            options = step.render_options(ctx) if step.renderers else step.options
             step.handler(ctx, options)
         except Exception as exc:
             raise StepFailed(step, exc) from exc
