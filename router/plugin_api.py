@@ -197,6 +197,8 @@ def _check_secret_options(name: str, options: type[BaseModel] | None, secret: tu
 
 def room_name(value: Any) -> str:
     """A room named by a rendered option: a non-empty string (numbers are accepted as text)."""
+    if type(value) is str and value:  # what nearly every call gets
+        return value
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise StepError(f"room must be a non-empty string, got {type(value).__name__} {value!r}")
     name = str(value)
