@@ -236,13 +236,19 @@ class Dispatcher:
         gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
         stats = self.metrics.event_stats(namespace, event)
         clock = time.perf_counter
+        connections, socketio = self.connections, self.socketio
 
         def handle(sid: str, args: tuple) -> Any:
             started = clock()
             try:
                 if gate is not None and not gate.admit(sid, args):
                     return None  # refused: the sender got an error event
-                ctx = self._context(namespace, sid, event, args, counted=True)
+                connection = connections.get((namespace, sid))
+                if connection is None:
+                    ctx = StepContext(socketio, namespace, sid, event, args)
+                else:  # as _context builds it, counting the event, without its call
+                    ctx = StepContext(socketio, namespace, sid, event, args, connection.auth,
+                                      connection.identity, None, connection.counted())
                 run_steps(steps, ctx)  # StepFailed goes to the caller's error handling
             finally:
                 stats.observe(clock() - started)
@@ -286,13 +292,13 @@ class Dispatcher:
         return ack_value(ctx)
 
     def _context(self, namespace: str, sid: str, event: str, args: tuple, error: str | None = None,
-                 counted: bool = False, failure: dict | None = None) -> StepContext:
+                 failure: dict | None = None) -> StepContext:
+        """The context of a connect, disconnect or error (an event's own counts it: handle)."""
         connection = self.connections.get((namespace, sid))
         if connection is None:
             return StepContext(self.socketio, namespace, sid, event, args, error=error, failure=failure)
-        count = connection.counted() if counted else connection.count
         return StepContext(self.socketio, namespace, sid, event, args, connection.auth,
-                           connection.identity, error, count, failure)
+                           connection.identity, error, connection.count, failure)
 
 
 def _failure(exc: BaseException, message: str, event: str) -> dict:
