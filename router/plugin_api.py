@@ -19,6 +19,7 @@ validator where in the file its step stands, for the plugin's logs and metrics.
 from __future__ import annotations
 
 import inspect
+import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Iterable, Mapping
 from urllib.parse import parse_qs
@@ -198,6 +199,8 @@ def _check_secret_options(name: str, options: type[BaseModel] | None, secret: tu
 
 def room_name(value: Any) -> str:
     """A room named by a rendered option: a non-empty string (numbers are accepted as text)."""
+    if type(value) is str and value:  # what nearly every call gets
+        return value
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise StepError(f"room must be a non-empty string, got {type(value).__name__} {value!r}")
     name = str(value)
@@ -340,18 +343,31 @@ class StepContext:
         """A value an earlier step set with :meth:`set_variable`."""
         return (self._variables or {}).get(name, default)
 
+    def template_value(self, name: str, default: Any = None) -> Any:
+        """What templates see as ``name`` (``default`` if they see no such variable): the same
+        as ``template_context().get(name, default)``, without building every variable."""
+        if self._template_context is not None:
+            return self._template_context.get(name, default)
+        if self._variables and name in self._variables:
+            return self._variables[name]
+        read = _TEMPLATE_VARIABLES.get(name)
+        return default if read is None else read(self)
+
     def template_context(self) -> dict:
         """The variables templates see; built once per message."""
         if self._template_context is None:
-            self._template_context = {
-                "data": self.data, "args": list(self.args), "event": self.event,
-                "namespace": self.namespace, "sid": self.sid, "auth": self.auth,
-                "identity": self.identity, "error": self.error, "count": self.count,
-                "failure": self.failure,
-            }
+            self._template_context = {name: read(self) for name, read in _TEMPLATE_VARIABLES.items()}
             if self._variables:
                 self._template_context.update(self._variables)
         return self._template_context
+
+
+# What template_context holds, by name: how each variable is read from a StepContext.
+_TEMPLATE_VARIABLES: dict[str, Callable[[StepContext], Any]] = {
+    "data": StepContext.data.fget, "args": lambda ctx: list(ctx.args),
+    **{name: operator.attrgetter(name) for name in ("event", "namespace", "sid", "auth", "identity",
+                                                    "error", "count", "failure")},
+}
 
 
 class ConnectContext:

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from router.errors import StepError
 from router.compile.template_paths import PathExpression, PathText
-from router.compile.templates import EVENT_NAMES, TemplateEngine
+from router.compile.templates import ERROR_NAMES, EVENT_NAMES, TemplateEngine
+from router.plugin_api import StepContext
 
 KEYS = ["room", "user", "a", "0", "items", "keys", "get", "__class__", "mro", "fn", "obj"]
 
@@ -133,3 +134,61 @@ def test_a_path_template_compiles_its_jinja_fallback_only_when_needed():
     with pytest.raises(StepError):
         compiled.render(context_for({}, [], None))
     assert compiled._jinja is not None
+
+
+IDENTITY = {"sub": "ann", "obj": Opaque(), "roles": ["a", "b"], "fn": len}
+
+
+def step_context(data, args, auth, variables=None):
+    ctx = StepContext(None, "/chat", "abc", "say", (data, *args), auth, IDENTITY, count=3)
+    for name, value in (variables or {}).items():
+        ctx.set_variable(name, value)
+    return ctx
+
+
+def outcome_in(value, ctx):
+    try:
+        result = value.render_in(ctx)
+    except StepError as exc:
+        return ("error", str(exc))
+    return ("ok", type(result), repr(result) if not callable(result) else "callable")
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=paths, second=paths, data=json_values, args=st.lists(json_values, max_size=2),
+       auth=json_values)
+def test_a_template_reads_from_a_step_context_what_it_renders_from_its_variables(first, second, data,
+                                                                                 args, auth):
+    for text in ("{{ " + first + " }}", "{{ " + first + " }} said: {{- " + second + " }}!"):
+        compiled = ENGINE.compile(text)
+        expected = outcome(compiled, step_context(data, args, auth).template_context())
+        assert outcome_in(compiled, step_context(data, args, auth)) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("{{ data.room }}", "lobby"), ("{{ args[1] }}", 2), ("{{ count }}", 3),
+    ("{{ identity.roles[1] }} in {{ namespace }}", "b in /chat"),
+    ("{{ response.status }}", 200),  # a variable an earlier step set (provides=)
+    ("{{ data }}", {"room": "the variable's"}),  # a variable named like a built-in one wins, as in template_context
+])
+def test_a_plain_lookup_in_a_step_context_builds_no_template_context(text, expected):
+    compiled = TemplateEngine().compile(text, EVENT_NAMES | {"response"})
+    compiled.jinja = Forbidden()
+    variables = {"response": {"status": 200}}
+    if "the variable's" in str(expected):
+        variables["data"] = {"room": "the variable's"}
+    ctx = step_context({"room": "lobby"}, [2], None, variables)
+    assert compiled.render_in(ctx) == expected
+    assert ctx._template_context is None
+
+
+def test_a_step_context_gives_each_template_variable_as_its_template_context_does():
+    ctx = StepContext(None, "/chat", "abc", "say", ({"room": "lobby"}, 2), {"token": "t"},
+                      {"sub": "ann"}, error="boom", count=4, failure={"message": "boom"})
+    ctx.set_variable("response", {"status": 200})
+    values = {name: ctx.template_value(name, "missing") for name in ERROR_NAMES | {"response", "other"}}
+    assert ctx._template_context is None
+    assert values == {**ctx.template_context(), "other": "missing"}
+    assert set(ctx.template_context()) == ERROR_NAMES | {"response"}
+    ctx.set_variable("later", 1)  # once built, the context is what it reads
+    assert ctx.template_value("later") == 1 and ctx.template_value("sid") == "abc"

@@ -25,7 +25,7 @@ class Values(Options):
     def values(self, ctx: StepContext) -> tuple:
         if self.args is not None:
             return tuple(self.args)
-        if "data" in self.model_fields_set:
+        if "data" in self.__pydantic_fields_set__:  # model_fields_set, without its property call
             return (self.data,)
         return ctx.args
 

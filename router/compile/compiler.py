@@ -26,14 +26,14 @@ from router.config.models import (
 from router.config.problems import problems_from_validation, suggest
 from router.config.source import ConfigSource
 from router.errors import Problem, StartupError
-from router.plugin_api import AUTH_RULE, CONFIG_PATH, FILE_READER, STEP, PluginSpec
+from router.plugin_api import AUTH_RULE, CONFIG_PATH, FILE_READER, STEP, PluginSpec, StepContext
 from router.plugins.registry import Registry
 
 
 class CompiledStep:
     """A plugin with its validated options; templated options are rendered per message."""
 
-    __slots__ = ("plugin", "handler", "options", "renderers", "label", "path")
+    __slots__ = ("plugin", "handler", "options", "renderers", "label", "path", "_new")
 
     def __init__(self, plugin: PluginSpec, options: BaseModel, renderers: tuple[Renderer, ...],
                  label: str, path: tuple = ()):
@@ -43,35 +43,41 @@ class CompiledStep:
         self.renderers = renderers  # (field name, compiled template, its type check or None)
         self.label = label          # "step 2 (room.join)", for errors and logs
         self.path = path            # where it stands in the file: ("namespaces", "/chat", ...)
+        self._new = type(options).__new__  # looked up once: on a pydantic model class it is slow
 
-    def render_options(self, context: dict) -> BaseModel:
-        """The options for one message, each template rendered and checked (a misfit is a
-        StepError). A shallow copy: private attributes (the step's own state, see
+    def render_options(self, ctx: StepContext) -> BaseModel:
+        """The options for the message ``ctx`` handles, each template rendered and checked (a
+        misfit is a StepError). A shallow copy: private attributes (the step's own state, see
         router/plugin_api.py) and static options are the same objects as the compiled ones'."""
         if not self.renderers:
             return self.options
-        options = _shallow_copy(self.options)  # the static options are shared, as written
+        options = _shallow_copy(self.options, self._new)  # the static options are shared, as written
         values = options.__dict__
         for name, template, check in self.renderers:
-            rendered = template.render(context)
+            rendered = template.render_in(ctx)
             values[name] = rendered if check is None else check(rendered)
         return options
 
 
-def _shallow_copy(model: BaseModel) -> BaseModel:
-    """``model.__copy__()`` without its three ``copy.copy`` calls (1.4 -> 1.0 us per message):
-    the field values, extra values, set fields and private attributes in new containers, as
-    pydantic's ``BaseModel.__copy__`` makes them (its documented instance attributes)."""
-    cls = type(model)
-    copied = cls.__new__(cls)
-    setter = object.__setattr__
-    setter(copied, "__dict__", model.__dict__.copy())
+def _shallow_copy(model: BaseModel, new: Callable) -> BaseModel:
+    """``model.__copy__()`` without its three ``copy.copy`` calls: the field values, extra
+    values, set fields and private attributes in new containers, as pydantic's
+    ``BaseModel.__copy__`` makes them (its documented instance attributes). ``new`` is the
+    model class's ``__new__``."""
+    copied = new(type(model))
+    copied.__dict__.update(model.__dict__)
     extra = model.__pydantic_extra__
-    setter(copied, "__pydantic_extra__", None if extra is None else extra.copy())
-    setter(copied, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
+    _set(copied, "__pydantic_extra__", None if extra is None else extra.copy())
+    _set(copied, "__pydantic_fields_set__", model.__pydantic_fields_set__.copy())
     private = model.__pydantic_private__
-    setter(copied, "__pydantic_private__", None if private is None else private.copy())
+    _set(copied, "__pydantic_private__", None if private is None else private.copy())
     return copied
+
+
+# Past pydantic's __setattr__, as its own __copy__ sets these documented attributes. (Calling
+# the __slots__ descriptors' setters instead saved 1,600 instructions a message, but BaseModel's
+# slots are not a promise of pydantic's: not worth an override of its internals.)
+_set = object.__setattr__
 
 
 @dataclass

@@ -42,8 +42,13 @@ def path_of(node: nodes.Node) -> Path | None:
 
 def lookup(context: dict, path: Path) -> Any:
     """The value at ``path``, or ``_MISS`` when only Jinja can say what it is."""
-    name, keys = path
-    value = context.get(name, _MISS)
+    return follow(context.get(path[0], _MISS), path[1])
+
+
+def follow(value: Any, keys: tuple) -> Any:
+    """The value ``keys`` reach from a variable's ``value``, or ``_MISS`` (as :func:`lookup`)."""
+    if value is _MISS:
+        return _MISS
     for key in keys:
         kind = type(value)
         if kind is dict:
@@ -95,6 +100,12 @@ class PathExpression(_PathTemplate):
         value = lookup(context, self.path)
         return self.jinja.render(context) if value is _MISS else value
 
+    def render_in(self, ctx) -> Any:
+        """``render(ctx.template_context())``, reading the one variable it needs from ``ctx``."""
+        name, keys = self.path
+        value = follow(ctx.template_value(name, _MISS), keys)
+        return self.jinja.render(ctx.template_context()) if value is _MISS else value
+
 
 class PathText(_PathTemplate):
     """``"{{ data.user }} has joined"``: literal text and looked-up values written with str()."""
@@ -112,6 +123,19 @@ class PathText(_PathTemplate):
             value = lookup(context, part)
             if value is _MISS:
                 return self.jinja.render(context)
+            out.append(str(value))
+        return "".join(out)
+
+    def render_in(self, ctx) -> str:
+        """``render(ctx.template_context())``, reading the variables it needs from ``ctx``."""
+        out = []
+        for part in self.parts:
+            if type(part) is str:
+                out.append(part)
+                continue
+            value = follow(ctx.template_value(part[0], _MISS), part[1])
+            if value is _MISS:
+                return self.jinja.render(ctx.template_context())
             out.append(str(value))
         return "".join(out)
 

@@ -45,6 +45,11 @@ class Value:
     def render(self, context: dict) -> Any:
         return self.value
 
+    def render_in(self, ctx) -> Any:
+        """``render(ctx.template_context())`` for the message a StepContext handles; plain
+        lookups read only the variables they use from it (router/compile/template_paths.py)."""
+        return self.value
+
 
 class _Expression(Value):
     """``"{{ expr }}"`` alone: keeps the expression's type (number, list, mapping, bytes)."""
@@ -67,6 +72,9 @@ class _Expression(Value):
                 LookupError, AttributeError) as exc:
             raise StepError(f"template {self.source!r}: {exc}") from exc
 
+    def render_in(self, ctx) -> Any:
+        return self.render(ctx.template_context())
+
 
 class _Text(Value):
     """A string with template parts around or between text: renders to a string."""
@@ -84,6 +92,9 @@ class _Text(Value):
                 LookupError, AttributeError) as exc:
             raise StepError(f"template {self.source!r}: {exc}") from exc
 
+    def render_in(self, ctx) -> Any:
+        return self.render(ctx.template_context())
+
 
 class _Mapping(Value):
     static = False
@@ -94,6 +105,9 @@ class _Mapping(Value):
     def render(self, context: dict) -> Any:
         return {key: value.render(context) for key, value in self.items.items()}
 
+    def render_in(self, ctx) -> Any:
+        return {key: value.render_in(ctx) for key, value in self.items.items()}
+
 
 class _Sequence(Value):
     static = False
@@ -103,6 +117,9 @@ class _Sequence(Value):
 
     def render(self, context: dict) -> Any:
         return [value.render(context) for value in self.items]
+
+    def render_in(self, ctx) -> Any:
+        return [value.render_in(ctx) for value in self.items]
 
 
 class PayloadEnvironment(ImmutableSandboxedEnvironment):

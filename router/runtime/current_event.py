@@ -5,14 +5,16 @@ Flask-SocketIO tells code that runs under an event handler which event it is thr
 ``flask.request`` (``sid``, ``namespace``, ``event``). The router runs an event whose steps
 do not need Flask's request context without one (router/upstream/lean_events.py), and sets
 this instead: the rooms guard reads the event's ``rooms:`` policy from it and the JSON log
-lines their sid, namespace and event. Kept by greenlet (eventlet, gevent) or thread, as
-``threading.get_ident`` tells them apart: one small object per event, where a context
-variable allocated four (bench/overhead.py --allocations).
+lines their sid, namespace and event. Kept by greenlet: eventlet's and gevent's green threads
+are greenlets, and each OS thread (the threading mode) runs its own main greenlet.
+``greenlet.getcurrent`` tells them apart at a third of what the monkey-patched
+``threading.get_ident`` costs, and a tuple per event is cheaper to make than an object
+(bench/overhead.py --instructions); readers, a few per event at most, get the object.
 """
 
 from __future__ import annotations
 
-import threading
+from greenlet import getcurrent  # installed with eventlet, a dependency of the router
 
 
 class CurrentEvent:
@@ -26,23 +28,23 @@ class CurrentEvent:
         self.event = event
 
 
-# By greenlet or thread: threading.get_ident is the green one once eventlet or gevent has
-# monkey patched, as the server does before it imports this.
-_current: dict[int, CurrentEvent] = {}
+# (sid, namespace, event) by greenlet; an entry holds its greenlet until the event is handled.
+_current: dict = {}
 
 
-def enter(sid: str, namespace: str, event: str) -> int:
+def enter(sid: str, namespace: str, event: str):
     """Make ``event`` the current one; hand the key to :func:`leave` when it is handled."""
-    key = threading.get_ident()
-    _current[key] = CurrentEvent(sid, namespace, event)
+    key = getcurrent()
+    _current[key] = (sid, namespace, event)
     return key
 
 
-def leave(key: int) -> None:
+def leave(key) -> None:
     _current.pop(key, None)
 
 
 def current() -> CurrentEvent | None:
     """The event handled here without a Flask request context, or None (then ``flask.request``
     tells, inside a Flask-SocketIO handler)."""
-    return _current.get(threading.get_ident())
+    entry = _current.get(getcurrent())
+    return None if entry is None else CurrentEvent(*entry)

@@ -74,7 +74,7 @@ def run_steps(steps: list[CompiledStep], ctx: StepContext) -> None:
     """Run ``steps`` in order; the first failure stops the rest and raises :class:`StepFailed`."""
     for step in steps:
         try:
-            options = step.render_options(ctx.template_context()) if step.renderers else step.options
+            options = step.render_options(ctx) if step.renderers else step.options
             step.handler(ctx, options)
         except Exception as exc:
             raise StepFailed(step, exc) from exc
@@ -286,15 +286,20 @@ class Dispatcher:
         gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
         stats = self.metrics.event_stats(namespace, event)
         clock = time.perf_counter
-        context_class = self.context_class(namespace)  # chosen once, not per message
+        make = self.context_class(namespace)  # chosen once, not per message
+        connections, socketio = self.connections, self.socketio
 
         def handle(sid: str, args: tuple) -> Any:
             started = clock()
             try:
                 if gate is not None and not gate.admit(sid, args):
                     return None  # refused: the sender got an error event
-                ctx = self._context(namespace, sid, event, args, counted=True,
-                                    context_class=context_class)
+                connection = connections.get((namespace, sid))
+                if connection is None:
+                    ctx = make(socketio, namespace, sid, event, args)
+                else:  # as _context builds it, counting the event, without its call
+                    ctx = make(socketio, namespace, sid, event, args, connection.auth,
+                               connection.identity, None, connection.counted())
                 run_steps(steps, ctx)  # StepFailed goes to the caller's error handling
             finally:
                 stats.observe(clock() - started)
@@ -338,15 +343,14 @@ class Dispatcher:
         return ack_value(ctx)
 
     def _context(self, namespace: str, sid: str, event: str, args: tuple, error: str | None = None,
-                 counted: bool = False, failure: dict | None = None,
-                 context_class: type[StepContext] | None = None) -> StepContext:
-        make = context_class or self.context_class(namespace)
+                 failure: dict | None = None) -> StepContext:
+        """The context of a connect, disconnect or error (an event's own counts it: handle)."""
+        make = self.context_class(namespace)
         connection = self.connections.get((namespace, sid))
         if connection is None:
             return make(self.socketio, namespace, sid, event, args, error=error, failure=failure)
-        count = connection.counted() if counted else connection.count
         return make(self.socketio, namespace, sid, event, args, connection.auth,
-                    connection.identity, error, count, failure)
+                    connection.identity, error, connection.count, failure)
 
 
 def _context_classes(presence: Presence | None, history: History | None) -> tuple[type, type]:
