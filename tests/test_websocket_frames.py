@@ -334,3 +334,15 @@ def test_a_flooding_client_is_slowed_to_its_budget_while_another_clients_echo_st
     # a loopback connection would carry in three seconds unmetered (hundreds of MB).
     assert allowed * 0.3 <= taken <= allowed * 1.5 + MESSAGE, (taken, allowed, sent)
     assert len(round_trips) >= 5 and max(round_trips) < 1.0, round_trips
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 300_000])
+def test_the_frames_the_router_writes_itself_are_the_ones_websockets_would(length):
+    from websockets.frames import Frame, Opcode
+
+    from router.upstream.websocket_frames import _frame_header
+
+    data = bytes(range(256)) * (length // 256) + bytes(length % 256)
+    for opcode, first_byte in ((Opcode.TEXT, 0x81), (Opcode.BINARY, 0x82)):
+        assert _frame_header(first_byte, length) + data == \
+            Frame(opcode, data).serialize(mask=False, extensions=[])
