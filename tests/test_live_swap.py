@@ -1,0 +1,157 @@
+"""The --reload swap in process (router/server/live.py): clients stay, the new config answers."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from router.compile.load import load_source
+from router.config.models import PROCESS_LEVEL_KEYS, SWAPPED_KEYS, ServerConfig
+from router.config.source import parse_config_text
+from router.server import live
+from tests.conftest import PLUGINS_DIR
+
+BEFORE = f"""
+plugins_dir: {PLUGINS_DIR}
+server: {{api_key: k1}}
+namespaces:
+  /chat:
+    auth:
+      - token: {{values: [old-token]}}
+    unknown_events: error
+    events:
+      join:
+        - room.join: {{room: "{{{{ data }}}}"}}
+        - ack: {{data: true}}
+      say:
+        - room.relay: {{room: "{{{{ data.room }}}}", event: said, data: "{{{{ data.text }}}}"}}
+      ping:
+        - ack: {{data: pong}}
+      gone:
+        - ack: {{data: still here}}
+      loud: echo
+  /old:
+    events:
+      ping: {{ack: {{data: old}}}}
+"""
+
+AFTER = f"""
+plugins_dir: {PLUGINS_DIR}
+server: {{api_key: k2}}
+namespaces:
+  /chat:
+    auth:
+      - token: {{values: [new-token]}}
+    unknown_events: error
+    events:
+      join:
+        - room.join: {{room: "{{{{ data }}}}"}}
+        - ack: {{data: true}}
+      say:
+        - room.relay: {{room: "{{{{ data.room }}}}", event: said, data: "{{{{ data.text }}}} (v2)"}}
+      ping:
+        - ack: {{data: "pong v2 #{{{{ count }}}}"}}
+      hello:
+        - ack: {{data: new event}}
+      loud:
+        - shout: {{text: "{{{{ data }}}}"}}
+  /new:
+    events:
+      ping: {{ack: {{data: new}}}}
+"""
+
+
+def compiled(text: str):
+    return load_source(parse_config_text(textwrap.dedent(text).lstrip(), "test.yaml", {}))
+
+
+def events(client, namespace="/chat"):
+    return [(message["name"], message["args"]) for message in client.get_received(namespace)]
+
+
+def test_every_server_key_is_either_swapped_or_needs_a_new_process():
+    assert PROCESS_LEVEL_KEYS.isdisjoint(SWAPPED_KEYS)
+    unclassified = set(ServerConfig.model_fields) - PROCESS_LEVEL_KEYS - SWAPPED_KEYS
+    assert not unclassified, (f"decide whether a --reload can swap server.{sorted(unclassified)} in "
+                              f"place; add it to SWAPPED_KEYS or PROCESS_LEVEL_KEYS (router/config/models.py)")
+
+
+def test_clients_keep_their_session_rooms_and_counts_and_the_new_steps_answer(build_router, connect):
+    router = build_router(BEFORE)
+    alice = connect(router, "/chat", auth={"token": "old-token"})
+    bob = connect(router, "/chat", auth={"token": "old-token"})
+    sids = dict(router.dispatcher.connections)
+    assert alice.emit("join", "lobby", namespace="/chat", callback=True) is True
+    assert bob.emit("join", "lobby", namespace="/chat", callback=True) is True
+    assert alice.emit("ping", namespace="/chat", callback=True) == "pong"
+
+    assert live.process_changes(router, compiled(AFTER)) == []
+    assert live.swap(router, compiled(AFTER)) == 2
+
+    assert router.dispatcher.connections == sids  # the same sids, auth and identity
+    assert alice.is_connected("/chat") and bob.is_connected("/chat")
+    # The event counter went on: this is alice's second event since she connected... and third.
+    assert alice.emit("ping", namespace="/chat", callback=True) == "pong v2 #3"
+    bob.emit("say", {"room": "lobby", "text": "hi"}, namespace="/chat")
+    assert events(alice) == [("said", ["hi (v2)"])]  # still in the room, and the new step sent it
+    assert alice.emit("hello", namespace="/chat", callback=True) == "new event"
+    alice.emit("gone", namespace="/chat")
+    assert events(alice) == [("error", [{"message": "unknown event 'gone' on /chat", "event": "gone",
+                                         "code": "unknown_event"}])]
+    # echo ran without a Flask request context; a plugin step needs one: registered anew.
+    assert router.registered.events[("/chat", "loud")] is False
+    alice.emit("loud", "hey", namespace="/chat")
+    assert events(alice) == [("shout", ["HEY"])]
+    metrics = router.dispatcher.metrics.exposition().decode()
+    assert 'socketio_router_events_received_total{event="ping",namespace="/chat"} 2.0' in metrics
+    assert 'socketio_router_events_received_total{event="hello",namespace="/chat"} 1.0' in metrics
+
+
+def test_auth_rules_change_for_new_connects_only(build_router, connect, refusal):
+    router = build_router(BEFORE)
+    alice = connect(router, "/chat", auth={"token": "old-token"})
+    live.swap(router, compiled(AFTER))
+    assert alice.emit("ping", namespace="/chat", callback=True) == "pong v2 #1"
+    assert refusal(router, "/chat", auth={"token": "old-token"})["message"] == "unauthorized"
+    assert refusal(router, "/chat", auth={"token": "new-token"}) is None
+
+
+def test_a_removed_namespace_disconnects_its_clients_and_refuses_new_ones(build_router, connect,
+                                                                         refusal, caplog):
+    router = build_router(BEFORE)
+    old = connect(router, "/old")
+    live.swap(router, compiled(AFTER))
+    assert not old.is_connected("/old")
+    assert "namespace /old is not in the config any more: disconnecting its 1 client(s)" in caplog.text
+    assert refusal(router, "/old") == {"message": "Invalid namespace"}
+    new = connect(router, "/new")
+    assert new.emit("ping", namespace="/new", callback=True) == "new"
+
+
+def test_the_publish_api_and_readyz_follow_the_swap(build_router, connect):
+    router = build_router(BEFORE)
+    client = connect(router, "/chat", auth={"token": "old-token"})
+    client.emit("join", "lobby", namespace="/chat", callback=True)
+    live.swap(router, compiled(AFTER))
+    http = router.app.test_client()
+    body = {"namespace": "/chat", "event": "news", "data": 1, "room": "lobby"}
+    assert http.post("/api/emit", json=body, headers={"X-API-Key": "k1"}).status_code == 401
+    assert http.post("/api/emit", json=body, headers={"X-API-Key": "k2"}).status_code == 200
+    assert events(client) == [("news", [1])]
+    assert http.get("/readyz").get_json()["namespaces"] == ["/chat", "/new"]
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda text: text.replace("server: {api_key: k2}", "server: {api_key: k2, port: 5001}"),
+     ["server.port"]),
+    (lambda text: text.replace("server: {api_key: k2}",
+                               "server: {api_key: k2, async_mode: gevent, ping_interval: 5}"),
+     ["server.async_mode", "server.ping_interval"]),
+    (lambda text: text.replace("  /new:\n    events:\n      ping: {ack: {data: new}}\n",
+                               "  /old:\n    class: chat_namespace:ChatNamespace\n"),
+     ["namespaces['/old'].class"]),
+])
+def test_what_only_a_new_process_can_apply_is_named(build_router, edit, named):
+    router = build_router(BEFORE)
+    assert live.process_changes(router, compiled(edit(AFTER))) == named
