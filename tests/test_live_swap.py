@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -155,3 +157,55 @@ def test_the_publish_api_and_readyz_follow_the_swap(build_router, connect):
 def test_what_only_a_new_process_can_apply_is_named(build_router, edit, named):
     router = build_router(BEFORE)
     assert live.process_changes(router, compiled(edit(AFTER))) == named
+
+
+TIMED = f"""
+plugins_dir: {PLUGINS_DIR}
+server: {{async_mode: threading}}
+namespaces:
+  /chat: {{}}
+  /classy:
+    class: chat_namespace:ChatNamespace
+timers:
+  clock: {{every: 0.05, namespace: /chat, event: EVENT}}
+"""
+
+
+def received_until(client, event: str, namespace: str = "/chat", timeout: float = 10) -> list[str]:
+    """The event names ``client`` received up to the first ``event`` (it has no blocking wait)."""
+    names: list[str] = []
+    waiting = threading.Event()
+    deadline = time.monotonic() + timeout
+    while event not in names:
+        names += [item["name"] for item in client.get_received(namespace)]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {event!r} within {timeout}s, got {names}")
+        waiting.wait(0.01)
+    return names
+
+
+def test_timers_start_over_and_class_namespaces_are_mounted_again(build_router, connect):
+    router = build_router(TIMED.replace("EVENT", "tick"))
+    alice, classy = connect(router, "/chat"), connect(router, "/classy")
+    mounted = router.socketio.server.namespace_handlers["/classy"]
+    router.timers.start()
+    try:
+        received_until(alice, "tick")
+        live.swap(router, compiled(TIMED.replace("EVENT", "tock")))
+        assert router.timers.running
+        received_until(alice, "tock")
+        assert received_until(alice, "tock") == ["tock"]  # the old timer stopped before it started
+    finally:
+        assert router.timers.stop() is True
+    assert router.socketio.server.namespace_handlers["/classy"] is not mounted
+    assert classy.emit("add", 2, 3, namespace="/classy", callback=True) == 5
+
+
+def test_a_namespace_once_served_by_yaml_cannot_become_a_class_in_place(build_router):
+    router = build_router(BEFORE)
+    live.swap(router, compiled(AFTER))  # /old is gone, its handlers are still registered
+    as_class = AFTER + "  /old:\n    class: chat_namespace:ChatNamespace\n"
+    assert live.process_changes(router, compiled(as_class)) == ["namespaces['/old'].class"]
+    live.swap(router, compiled(as_class.replace("/old:", "/classy:")))
+    assert live.process_changes(router, compiled(AFTER)) == [
+        "namespaces['/classy'] (a class namespace) removed"]

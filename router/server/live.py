@@ -35,10 +35,11 @@ _PROCESS_KEYS_IN_ORDER = [key for key in ServerConfig.model_fields if key in PRO
 @dataclass
 class Registered:
     """What is registered with the SocketIO server: the YAML namespaces that have their
-    connect, disconnect and catch-all handlers, and each event's handler kind (True: called
-    without a Flask request context)."""
+    connect, disconnect and catch-all handlers, the class namespaces mounted, and each event's
+    handler kind (True: called without a Flask request context)."""
 
     namespaces: set[str] = field(default_factory=set)
+    classes: set[str] = field(default_factory=set)
     events: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
@@ -50,6 +51,7 @@ def register_handlers(socketio, dispatcher: Dispatcher, compiled: CompiledRouter
         if namespace.class_ref:  # a new instance of the class as (re-)imported from plugins/
             namespace_class = compiled.registry.resolve_object(namespace.class_ref)
             socketio.on_namespace(namespace_class(name))
+            registered.classes.add(name)
             continue
         if name not in registered.namespaces:
             socketio.on_event("connect", dispatcher.connect_handler(name), namespace=name)
@@ -70,17 +72,16 @@ def register_handlers(socketio, dispatcher: Dispatcher, compiled: CompiledRouter
 
 def process_changes(router, compiled: CompiledRouter) -> list[str]:
     """What ``compiled`` changes that the running process cannot apply (``[]``: it can swap)."""
-    old = router.compiled
+    old, registered = router.compiled, router.registered
     changes = [f"server.{key}" for key in _PROCESS_KEYS_IN_ORDER
                if getattr(old.config.server, key) != getattr(compiled.config.server, key)]
-    for name, namespace in old.namespaces.items():
-        new = compiled.namespaces.get(name)
-        # python-socketio has no call to unmount a class namespace, and YAML handlers of a
-        # namespace would shadow its class (handlers are looked up before namespace classes).
-        if new is None and namespace.class_ref:
-            changes.append(f"namespaces['{name}'] (a class namespace) removed")
-        elif new is not None and bool(new.class_ref) != bool(namespace.class_ref):
+    # python-socketio has no call to unmount a class namespace or a namespace's handlers, and
+    # the handlers of a namespace shadow its class (they are looked up first).
+    for name, namespace in compiled.namespaces.items():
+        if name in (registered.namespaces if namespace.class_ref else registered.classes):
             changes.append(f"namespaces['{name}'].class")
+    for name in sorted(registered.classes - compiled.namespaces.keys()):
+        changes.append(f"namespaces['{name}'] (a class namespace) removed")
     if (router.room_store is not None) != shares_rooms(compiled):
         changes.append("rooms.presence / rooms.history shared in Redis")
     return changes
