@@ -264,7 +264,13 @@ class ReloadInPlace:
 
     def __call__(self) -> None:
         with self._one_at_a_time:
-            print(self.answer(), flush=True)
+            try:
+                answer = self.answer()
+            except Exception:  # a bug of ours: a new process starts from a clean slate
+                log.exception("reload: reloading in place failed")
+                answer = f"reloading in place failed (traceback above): {RESTART_MARK}; " \
+                         f"restarting, clients reconnect"
+            print(answer, flush=True)
 
     def answer(self) -> str:
         from router.cli.main import serve_overrides
@@ -281,20 +287,17 @@ class ReloadInPlace:
         changes = live.process_changes(self.router, compiled)
         if changes:
             return restart_line(changes)
-        try:
-            kept = live.swap(self.router, compiled)
-        except Exception:  # a bug of ours: a new process starts from a clean slate
-            log.exception("reload: swapping the new configuration in failed")
-            return restart_line(["the swap failed (traceback above):"], changed=False)
+        kept = live.swap(self.router, compiled)
         for warning in security_warnings(compiled.config, compiled.source):
             log.warning(warning.render())
         return f"{SWAPPED_MARK}: {kept} client connection(s) kept"
 
 
-def restart_line(changes: list[str], changed: bool = True) -> str:
-    """The one line saying what needs a new process, e.g. "server.port changed: this needs a new
-    process; restarting, clients reconnect"."""
-    what = ", ".join(changes) + (" changed:" if changed else "")
+def restart_line(changes: list[str]) -> str:
+    """The one line saying what needs a new process, e.g. "server.ping_interval changed: this
+    needs a new process; restarting, clients reconnect"."""
+    what = ", ".join(changes)
     if {"server.host", "server.port"} & set(changes):
-        return f"{what} {RESTART_MARK}; restarting on the new address, clients must connect there"
-    return f"{what} {RESTART_MARK}; restarting, clients reconnect"
+        return f"{what} changed: {RESTART_MARK}; restarting on the new address, clients must " \
+               f"connect there"
+    return f"{what} changed: {RESTART_MARK}; restarting, clients reconnect"

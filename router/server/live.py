@@ -81,7 +81,7 @@ def process_changes(router, compiled: CompiledRouter) -> list[str]:
         if name in (registered.namespaces if namespace.class_ref else registered.classes):
             changes.append(f"namespaces['{name}'].class")
     for name in sorted(registered.classes - compiled.namespaces.keys()):
-        changes.append(f"namespaces['{name}'] (a class namespace) removed")
+        changes.append(f"namespaces['{name}'].class")  # removed
     if (router.room_store is not None) != shares_rooms(compiled):
         changes.append("rooms.presence / rooms.history shared in Redis")
     return changes
