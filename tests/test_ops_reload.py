@@ -207,13 +207,24 @@ def refusal_of(url: str, token: str) -> dict:
     return refused.get(timeout=10)
 
 
-def test_clients_in_rooms_stay_and_receive_what_was_published_during_the_swap(tmp_path, router_process):
+@pytest.fixture
+def js():
+    """A socket.io-client (Node) driver, closed after the test."""
+    with JsDriver() as driver:
+        yield driver
+
+
+def test_clients_in_rooms_stay_and_receive_what_was_published_during_the_swap(tmp_path, router_process, js):
     config = tmp_path / "rooms.yaml"
     config.write_text(rooms_config())
     router = router_process(config, "--reload")
     wait_for_log(router, "reload: watching")
     alice, bob = member(router.url), member(router.url)
     sids = alice.get_sid("/chat"), bob.get_sid("/chat")
+    # socket.io-client (Node) in the room too
+    js.connect("carol", router.url, namespace="/chat", auth={"token": "t1"}, transports=["websocket"])
+    carol = js.wait_connected("carol")["sid"]
+    assert js.wait_ack("carol", js.emit("carol", "join", "lobby", ack=True)) == [True]
     news: list = []
     alice.on("news", news.append, namespace="/chat")
     said: queue.Queue = queue.Queue()
@@ -249,10 +260,16 @@ def test_clients_in_rooms_stay_and_receive_what_was_published_during_the_swap(tm
         publisher.join(20)
     wait_until(lambda: len(news) >= len(published), what="alice receiving every published message")
     assert news == published
+    wait_until(lambda: len(js.events("carol", "news")) >= len(published),
+               what="carol receiving every published message")
+    assert [message["args"] for message in js.events("carol", "news")] == [[n] for n in published]
 
     assert (alice.get_sid("/chat"), bob.get_sid("/chat")) == sids
     bob.emit("say", {"room": "lobby", "text": "hi"}, namespace="/chat")
     assert said.get(timeout=10) == "hi (v2)"  # still in the room, and the edited step relays it
+    assert js.wait_event("carol", "said") == ["hi (v2)"]
+    assert [(m["type"], m.get("sid")) for m in js.messages if m["type"] in ("connect", "disconnect")] \
+        == [("connect", carol)]
     # The auth rule changed for new connects only: alice and bob came in with t1 and stay.
     assert refusal_of(router.url, "t1")["message"] == "unauthorized"
     member(router.url, token="t2").disconnect()
@@ -301,28 +318,27 @@ def test_a_change_of_port_restarts_on_the_new_port(tmp_path, router_process):
         requests.get(f"http://127.0.0.1:{first}/healthz", timeout=2)
 
 
-def test_a_change_only_a_new_process_applies_restarts_and_clients_reconnect(tmp_path, router_process):
+def test_a_change_only_a_new_process_applies_restarts_and_clients_reconnect(tmp_path, router_process, js):
     config = tmp_path / "rooms.yaml"
     config.write_text(rooms_config())
     router = router_process(config, "--reload")
     wait_for_log(router, "reload: watching")
     # socket.io-client reconnects after the goodbye of a graceful stop, "transport close"
     # (python-socketio's client does not); the driver's sockets do not reconnect by themselves.
-    with JsDriver() as js:
-        js.connect("js", router.url, namespace="/chat", auth={"token": "t1"}, transports=["websocket"])
-        first = js.wait_connected("js")["sid"]
-        config.write_text(rooms_config().replace("server:\n", "server:\n  ping_interval: 10\n"))
-        touch_later(config)
-        wait_for_log(router, "reload: the new configuration is serving (in a new process")
-        assert router.logs().count("this needs a new process") == 1
-        assert "server.ping_interval changed: this needs a new process; restarting, clients reconnect" \
-            in router.logs()
-        assert js.wait_disconnect("js", timeout=10) == "transport close"
-        js.connect("again", router.url, namespace="/chat", auth={"token": "t1"}, transports=["websocket"])
-        again = js.wait_connected("again")["sid"]  # the new process, on the same socket
-        assert again != first
-        request = js.emit("again", "join", "lobby", ack=True)
-        assert js.wait_ack("again", request) == [True]
+    js.connect("js", router.url, namespace="/chat", auth={"token": "t1"}, transports=["websocket"])
+    first = js.wait_connected("js")["sid"]
+    config.write_text(rooms_config().replace("server:\n", "server:\n  ping_interval: 10\n"))
+    touch_later(config)
+    wait_for_log(router, "reload: the new configuration is serving (in a new process")
+    assert router.logs().count("this needs a new process") == 1
+    assert "server.ping_interval changed: this needs a new process; restarting, clients reconnect" \
+        in router.logs()
+    assert js.wait_disconnect("js", timeout=10) == "transport close"
+    js.connect("again", router.url, namespace="/chat", auth={"token": "t1"}, transports=["websocket"])
+    again = js.wait_connected("again")["sid"]  # the new process, on the same socket
+    assert again != first
+    request = js.emit("again", "join", "lobby", ack=True)
+    assert js.wait_ack("again", request) == [True]
 
 
 def free_port() -> int:
