@@ -34,6 +34,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from router.errors import StartupError
+from router.server.signals import RELOAD_SIGNAL  # what the child answers (a light module)
 
 LISTEN_FD_ENV = "SOCKETIO_ROUTER_LISTEN_FD"
 POLL_INTERVAL = 0.5    # seconds between two looks at the files
@@ -46,7 +47,6 @@ SWAPPED_MARK = "config reloaded in place"
 KEPT_MARK = "config not reloaded"
 RESTART_MARK = "this needs a new process"
 ANSWER_MARKS = (SWAPPED_MARK, KEPT_MARK, RESTART_MARK)
-RELOAD_SIGNAL = signal.SIGHUP  # router/server/signals.py answers it in the child
 CHILD_MAIN = "import sys; from router.cli.main import main; sys.exit(main())"
 
 log = logging.getLogger("socketio_router")
