@@ -4,7 +4,7 @@ A config travels one way, and each stage is a folder that imports only the folde
 below it (tests/test_layers.py keeps it so)::
 
     cli/       the command line: serve, check, schema, test, emit, --reload
-    server/    the Flask app and Flask-SocketIO object, managers, brokers, WSGI servers, stop
+    server/    the Flask app and Flask-SocketIO object, managers, brokers, WSGI servers, stop, swap
     http/      HTTP endpoints: publish API, health, metrics, demo page, console
     runtime/   per connection and per message: dispatch, admission, rooms guard, timers
     compile/   at startup, once: models -> CompiledRouter (steps, templates, policies)

@@ -109,11 +109,12 @@ def connect(build_router):
 
 @pytest.fixture
 def router_process():
-    """``router_process(config_path, *args, env=None)`` -> a started RouterProcess, stopped after."""
+    """``router_process(config_path, *args, env=None, port_from_config=False)`` -> a started
+    RouterProcess, stopped after."""
     started: list[RouterProcess] = []
 
-    def start(config, *args, env=None, timeout=30):
-        process = RouterProcess(config, *args, env=env)
+    def start(config, *args, env=None, timeout=30, port_from_config=False):
+        process = RouterProcess(config, *args, env=env, port_from_config=port_from_config)
         started.append(process)
         return process.start(timeout)
 

@@ -54,8 +54,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--console", action="store_true", default=None,
                        help="serve the live console at /console (sets server.console: true)")
     serve.add_argument("--reload", action="store_true",
-                       help="restart when the config or a plugin changes; a broken edit keeps the "
-                            "running server")
+                       help="reload when the config or a plugin changes, keeping connected "
+                            "clients where the change allows it; a broken edit keeps the running "
+                            "server")
     serve.add_argument("--no-timers", dest="timers_enabled", action="store_const", const=False,
                        help="do not run the config's timers here (sets server.timers_enabled: false)")
     check = commands.add_parser("check", help="validate the config and print its routing table")
@@ -135,9 +136,7 @@ def serve(args) -> int:
     from router.server.serve import serve as serve_forever
     from router.upstream.client_manager import start_manager
 
-    overrides = {"host": args.host, "port": args.port, "console": args.console,
-                 "timers_enabled": args.timers_enabled}
-    compiled = load_source(source, overrides)
+    compiled = load_source(source, serve_overrides(args))
     server = compiled.config.server
     configure_logging(server.log_level, server.log_format)
     for warning in security_warnings(compiled.config, compiled.source):
@@ -150,20 +149,29 @@ def serve(args) -> int:
         lines = startup_lines(compiled, host, port, router.socketio.async_mode, args.config)
         print("\n".join(lines), flush=True)
 
-    from router.cli.reload import inherited_socket
+    from router.cli.reload import ReloadInPlace, inherited_socket
 
+    sock = inherited_socket()
+    # Under a --reload supervisor (it hands down the socket), SIGHUP swaps an edited config in.
+    reload = ReloadInPlace(args, router) if sock is not None else None
     start_manager(router.socketio.server)
     if server.timers_enabled:
         router.timers.start()
     elif compiled.timers:
         logging.getLogger("socketio_router").info("timers: off in this process (timers_enabled is false)")
     try:
-        serve_forever(router, server.host, server.port, ready, sock=inherited_socket())
+        serve_forever(router, server.host, server.port, ready, sock=sock, reload=reload)
     finally:
         router.timers.stop()
         if router.pings is not None:
             router.pings.stop()
     return 0
+
+
+def serve_overrides(args) -> dict:
+    """What serve's options set in ``server:`` (None: the config's own value stands)."""
+    return {"host": args.host, "port": args.port, "console": args.console,
+            "timers_enabled": args.timers_enabled}
 
 
 def monkey_patch(mode: str) -> None:

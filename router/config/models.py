@@ -262,6 +262,24 @@ class ServerConfig(StrictModel):
         return value if value is None or value.strip() else None
 
 
+# What a --reload applies in the running process and what needs a new one (router/server/live.py):
+# every ServerConfig key is in exactly one of the two (tests/test_live_swap.py checks it).
+# Process-level: the listening socket, the monkey patching, the Engine.IO server's options, the
+# broker, the WSGI middleware and the pages and Admin UI mounted on the Flask app are made once.
+# server.connection_state_recovery, once it exists, is process-level too.
+PROCESS_LEVEL_KEYS = frozenset({
+    "host", "port", "async_mode", "cors_allow_any_origin", "cors_allowed_origins", "cors_credentials",
+    "ping_interval", "ping_timeout", "max_http_buffer_size", "max_client_bytes_per_second",
+    "max_client_burst_bytes", "max_queued_bytes_per_client", "max_queued_messages_per_client",
+    "secret_key", "path", "transports", "async_handlers", "max_connections", "tcp_nodelay",
+    "websocket_compression", "logger", "engineio_logger", "log_level", "log_format",
+    "message_queue", "channel", "demo_page", "console", "admin_ui", "shutdown_timeout",
+    "shutdown_reconnect",
+})
+# Swapped in place: read where they are used, from the config in force.
+SWAPPED_KEYS = frozenset({"api_key", "timers_enabled"})
+
+
 class EventConfig(StrictModel):
     """One event: its steps, and the abuse controls that override the namespace's for it."""
 

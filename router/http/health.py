@@ -52,10 +52,11 @@ class BrokerProbe:
         return True, f"{self.scheme} reachable"
 
 
-def health_blueprint(metrics: RouterMetrics, config_file: str, namespaces: list[str],
+def health_blueprint(metrics: RouterMetrics, config_file: str, namespaces: Callable[[], list[str]],
                      broker: BrokerProbe | None, draining: Callable[[], bool]) -> Blueprint:
-    """The three endpoints for one app; ``draining()`` says whether a shutdown has begun, and
-    ``broker`` is the message queue's probe (None without one)."""
+    """The three endpoints for one app; ``namespaces()`` names those served now (a --reload swap
+    changes them), ``draining()`` says whether a shutdown has begun, and ``broker`` is the
+    message queue's probe (None without one)."""
     blueprint = Blueprint("socketio_router_health", __name__)
 
     @blueprint.get("/healthz")
@@ -64,7 +65,7 @@ def health_blueprint(metrics: RouterMetrics, config_file: str, namespaces: list[
 
     @blueprint.get("/readyz")
     def readyz():
-        body = {"config": config_file, "namespaces": namespaces}
+        body = {"config": config_file, "namespaces": namespaces()}
         ready = True
         if draining():
             ready = False

@@ -18,7 +18,6 @@ import flask
 from flask import Blueprint, render_template, request, session
 from jinja2.utils import htmlsafe_json_dumps
 
-from router.compile.compiler import CompiledRouter
 from router.compile.pages import console_description
 from router.credentials import secrets_equal
 from router.http.api_key import check_api_key, keys_match
@@ -31,9 +30,15 @@ DEMO_PING_INTERVAL_MS = 2000
 CONSOLE_SESSION_KEY = "socketio_router_console"
 
 
-def register_pages(app: flask.Flask, socketio, compiled: CompiledRouter) -> bool:
+def register_pages(app: flask.Flask, socketio, live) -> bool:
     """Mount the pages ``server.demo_page`` and ``server.console`` ask for (load-time checked);
-    True when there is one, which the server then lets connect from its own origin."""
+    True when there is one, which the server then lets connect from its own origin.
+
+    ``live.compiled`` (the dispatcher's) is the config in force: the console describes it and
+    asks for its API key, after a --reload swap too. Which pages are mounted is fixed for the
+    process (router/config/models.py PROCESS_LEVEL_KEYS).
+    """
+    compiled = live.compiled
     server = compiled.config.server
     if not server.demo_page and not server.console:
         return False
@@ -49,23 +54,34 @@ def register_pages(app: flask.Flask, socketio, compiled: CompiledRouter) -> bool
                                    ping_interval_ms=DEMO_PING_INTERVAL_MS, **shared)
 
     if server.console:
-        # Flask's tojson sorts keys; the console shows options in the order they were written.
-        description = htmlsafe_json_dumps(console_description(compiled.config, compiled.source, compiled.registry))
-        gate = ConsoleGate(server.api_key)
+        described: dict = {}
+
+        def description() -> str:
+            """The console's view of the config in force, built once per config."""
+            compiled = live.compiled
+            if described.get("of") is not compiled:
+                # Flask's tojson sorts keys; the console shows options in the order they were written.
+                described.update(of=compiled, text=htmlsafe_json_dumps(
+                    console_description(compiled.config, compiled.source, compiled.registry)))
+            return described["text"]
+
+        def current_gate() -> "ConsoleGate":
+            return ConsoleGate(live.compiled.config.server.api_key)
 
         @pages.route("/console", methods=["GET"])
         def console():
+            gate = current_gate()
             if "key" in request.args:  # a link with ?key=: log in, then drop the key from the URL
                 return gate.log_in(request.args["key"])
             if not gate.admits():
                 return gate.login_page()
             return _private(render_template("socketio_router/console.html",
-                                            description=description, protected=gate.protected,
+                                            description=description(), protected=gate.protected,
                                             **shared))
 
         @pages.route("/console/login", methods=["POST"])
         def console_login():
-            return gate.log_in(request.form.get("key", ""))
+            return current_gate().log_in(request.form.get("key", ""))
 
         @pages.route("/console/logout", methods=["POST"])
         def console_logout():

@@ -71,23 +71,21 @@ class ApiError(Exception):
         return response
 
 
-def publish_api(socketio, compiled, presence=None) -> flask.Blueprint:
-    """The blueprint the loader registers; ``socketio`` emits, ``compiled`` gives the key,
-    the namespaces served and the largest body accepted, ``presence`` (router/runtime/presence.py)
-    the members of rooms, when the config tracks any."""
-    server = compiled.config.server
-    api_key = server.api_key
-    namespaces = list(compiled.namespaces)
-    limit = server.max_http_buffer_size
+def publish_api(socketio, live) -> flask.Blueprint:
+    """The blueprint the loader registers; ``socketio`` emits. ``live`` (the dispatcher) holds the
+    config in force, read per request: ``live.compiled`` gives the key, the namespaces served and
+    the largest body accepted, ``live.presence`` (router/runtime/presence.py) the members of rooms,
+    when the config tracks any. A --reload swap replaces both there."""
     blueprint = flask.Blueprint("publish_api", __name__)
-    if api_key:
+    if live.compiled.config.server.api_key:
         log.info("publish API on: POST %s and POST %s with the API key", EMIT_PATH, DISCONNECT_PATH)
 
     def guarded(handler):
         def view():
+            compiled = live.compiled
             try:
-                _authorize(api_key)
-                return handler(_read_body(limit))
+                _authorize(compiled.config.server.api_key)
+                return handler(_read_body(compiled.config.server.max_http_buffer_size), compiled)
             except ApiError as error:
                 return error.response()
 
@@ -95,13 +93,14 @@ def publish_api(socketio, compiled, presence=None) -> flask.Blueprint:
         return view
 
     def members(room: str):
+        compiled, presence = live.compiled, live.presence
         try:
-            _authorize(api_key, method="GET")
+            _authorize(compiled.config.server.api_key, method="GET")
             namespace = flask.request.args.get("namespace")
             if not namespace:
                 raise ApiError(400, "give the namespace: ?namespace=/chat",
                                [{"field": "namespace", "message": "required"}])
-            served = namespace_problem(namespace, namespaces)
+            served = namespace_problem(namespace, compiled.namespaces)
             if served:
                 raise ApiError(400, served, [{"field": "namespace", "message": served}])
             tracked = compiled.namespaces[namespace].policy
@@ -113,8 +112,8 @@ def publish_api(socketio, compiled, presence=None) -> flask.Blueprint:
             return error.response()
 
     @guarded
-    def emit(body: dict):
-        request = _validate(EmitRequest, body, namespaces)
+    def emit(body: dict, compiled):
+        request = _validate(EmitRequest, body, compiled.namespaces)
         try:
             send(socketio, request)
         except (TypeError, ValueError) as exc:  # the JSON encoder; JSON in, so only a custom json module
@@ -124,8 +123,8 @@ def publish_api(socketio, compiled, presence=None) -> flask.Blueprint:
                               "to": request.to})
 
     @guarded
-    def disconnect(body: dict):
-        request = _validate(DisconnectRequest, body, namespaces)
+    def disconnect(body: dict, compiled):
+        request = _validate(DisconnectRequest, body, compiled.namespaces)
         # Disconnects here, or asks the other processes through the message queue.
         socketio.server.disconnect(request.sid, namespace=request.namespace)
         log.info("publish API: disconnect %s from %s", request.sid, request.namespace)
@@ -174,7 +173,7 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _validate(model: type[BaseModel], body: dict, namespaces: list[str]):
+def _validate(model: type[BaseModel], body: dict, namespaces):
     """The request, or one 400 listing every problem of the body, the namespace served included."""
     try:
         request, problems = model.model_validate(body), []

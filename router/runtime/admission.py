@@ -17,8 +17,6 @@ import threading
 import time
 from typing import Any, Callable
 
-import flask
-
 from router.compile.payload_schema import MAX_REPORTED
 from router.compile.policies import (
     BucketSpec,
@@ -181,15 +179,8 @@ class Admission:
                         count, policy.abuse_window)
             self.socketio.server.disconnect(sid, namespace=namespace)
 
-    def unknown_event_handler(self, namespace: str) -> Callable:
-        """The catch-all (``'*'``) handler of a namespace: count, rate-limit, ignore or answer."""
-
-        def on_unknown_event(event: Any, *args: Any) -> None:
-            self.unknown(namespace, flask.request.sid, event)
-
-        return on_unknown_event
-
     def unknown(self, namespace: str, sid: str, event: Any) -> None:
+        """An event ``namespace`` does not declare: count, rate-limit, ignore or answer."""
         policy = self.policies.get(namespace)
         if policy is None:
             return

@@ -104,40 +104,71 @@ class RecordingContext(StepContext):
             self._history.record(self.namespace, room_name(to), event, values)
 
 
+class Route:
+    """What one declared event runs now, as ``handle(sid, args)``: the handler registered with
+    Socket.IO calls it, so a --reload swap (:meth:`Dispatcher.swap`) only re-points it."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: Callable[[str, tuple], Any]):
+        self.handle = handle
+
+
 class Dispatcher:
-    """Builds the handler functions the loader registers, and keeps per-connection state."""
+    """Builds the handler functions the loader registers, and keeps per-connection state.
+
+    ``compiled`` is the config served now: a --reload swap replaces it (with the admission,
+    presence and history that follow from it) and keeps the connections and the metrics.
+    """
 
     def __init__(self, compiled: CompiledRouter, socketio, hooks: LibraryHooks, room_store=None):
         """``hooks`` are what the server reads from the Socket.IO stack's internals for us;
         ``room_store`` shares presence and history with the other processes of a cluster
         (router/server/shared_rooms.py), None for a server of one process."""
-        self.compiled = compiled
         self.socketio = socketio
         self.hooks = hooks
+        self.room_store = room_store
         self.connections: dict[tuple[str, str], Connection] = {}
+        self.routes: dict[tuple[str, str], Route] = {}
+        self.presence: Presence | None = None
+        self.history: History | None = None
+        self.metrics = RouterMetrics(client_counts=hooks.client_counts)
+        self.swap(compiled)
+
+    def swap(self, compiled: CompiledRouter) -> None:
+        """Serve ``compiled`` from now on: connected clients keep their identity and rooms, every
+        event's route runs its new steps (a removed one answers as an unknown event does), the
+        metrics go on counting. Rate buckets start afresh under the new limits; presence is kept
+        while the config tracks any, history while its settings stay the same.
+
+        Nothing here waits, so under eventlet and gevent no message sees half a swap.
+        """
         policies = {name: namespace.policy for name, namespace in compiled.namespaces.items()
                     if namespace.policy is not None}
         tracks_presence = any(policy.presence_anywhere for policy in policies.values())
-        self.presence: Presence | None = None
         declared = [(namespace.name, event) for namespace in compiled.namespaces.values()
                     for event in namespace.events]
-        self.metrics = RouterMetrics(compiled.namespaces, hooks.client_counts, declared,
-                                     [(plugin, options) for _, plugin, options
-                                      in compiled.configured_plugins()],
-                                     presence_counts=self._presence_counts if tracks_presence else None)
+        self.metrics.declare(compiled.namespaces, declared,
+                             [(plugin, options) for _, plugin, options in compiled.configured_plugins()],
+                             presence_counts=self._presence_counts if tracks_presence else None)
+        self.compiled = compiled
         # rate, payload size, schema and unknown events; what it drops is counted in the metrics
-        self.admission = Admission(compiled, socketio, hooks, on_drop=self.metrics.event_dropped)
-        if tracks_presence:
-            self.presence = Presence(self.admission.rooms_policy, self.identity_of,
-                                     socketio.server.emit, room_store)
+        self.admission = Admission(compiled, self.socketio, self.hooks, on_drop=self.metrics.event_dropped)
+        if not tracks_presence:
+            self.presence = None
+        elif self.presence is None:  # it asks the admission in force through rooms_policy
+            self.presence = Presence(self.rooms_policy, self.identity_of, self.socketio.server.emit,
+                                     self.room_store)
         histories = {name: policy.history for name, policy in policies.items()
                      if policy.history is not None}
-        self.history: History | None = None
-        if histories:
-            self.history = History(histories, hooks.is_client_sid,
-                                   {name: policies[name].rooms.allow if policies[name].rooms else None
-                                    for name in histories}, store=room_store)
+        allow = {name: policies[name].rooms.allow if policies[name].rooms else None for name in histories}
+        if not histories:
+            self.history = None
+        elif self.history is None or (self.history.configs, self.history.allow) != (histories, allow):
+            self.history = History(histories, self.hooks.is_client_sid, allow, store=self.room_store)
         self._contexts = _context_classes(self.presence, self.history)
+        for (namespace, event), route in self.routes.items():
+            route.handle = self._handle(namespace, event)
 
     def _presence_counts(self) -> dict[str, int]:
         return self.presence.local_counts() if self.presence is not None else {}
@@ -147,6 +178,10 @@ class Dispatcher:
         connection = self.connections.get((namespace, sid))
         return connection.identity if connection is not None else None
 
+    def rooms_policy(self, namespace: str, event: str | None):
+        """The rooms policy in force for ``event`` on ``namespace`` (asked on each join)."""
+        return self.admission.rooms_policy(namespace, event)
+
     def context_class(self, namespace: str) -> type[StepContext]:
         """The step context of ``namespace``'s messages: one that keeps history where it has one."""
         plain, recording = self._contexts
@@ -154,11 +189,16 @@ class Dispatcher:
 
     # -- connection lifecycle -------------------------------------------------------------
 
-    def connect_handler(self, namespace: CompiledNamespace) -> Callable:
-        name = namespace.name
+    def connect_handler(self, name: str) -> Callable:
+        """The connect handler of namespace ``name``: the auth rules in force when a client comes."""
 
         def on_connect(auth: Any = None) -> bool:
             request = flask.request
+            namespace = self.compiled.namespaces.get(name)
+            if namespace is None:  # removed by a --reload swap: as an undeclared namespace
+                from socketio.exceptions import ConnectionRefusedError
+
+                raise ConnectionRefusedError("Invalid namespace")
             if self.admission.is_forged("connect", name, request.sid):
                 return None
             ctx = ConnectContext(name, request.sid, auth, request.environ)
@@ -223,15 +263,16 @@ class Dispatcher:
             except StepFailed as failure:
                 self.handle_failure(failure, namespace_name, sid, "connect", ())
 
-    def disconnect_handler(self, namespace: CompiledNamespace) -> Callable:
-        name = namespace.name
+    def disconnect_handler(self, name: str) -> Callable:
+        """The disconnect handler of namespace ``name``: its on_disconnect steps in force."""
 
         def on_disconnect(*reason: Any) -> None:
             sid = flask.request.sid
             if self.admission.is_forged("disconnect", name, sid):
                 return
+            namespace = self.compiled.namespaces.get(name)
             try:
-                if namespace.on_disconnect:
+                if namespace is not None and namespace.on_disconnect:
                     ctx = self._context(name, sid, "disconnect", ())
                     try:
                         run_steps(namespace.on_disconnect, ctx)
@@ -247,27 +288,34 @@ class Dispatcher:
 
     # -- events ---------------------------------------------------------------------------
 
-    def event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
+    def route(self, namespace: str, event: str) -> Route:
+        """The route of ``event`` on ``namespace``, made on the first ask."""
+        route = self.routes.get((namespace, event))
+        if route is None:
+            route = self.routes[(namespace, event)] = Route(self._handle(namespace, event))
+        return route
+
+    def event_handler(self, namespace: str, event: str) -> Callable:
         """The handler of ``event`` for Flask-SocketIO, in its request context: the sender is
         ``flask.request.sid``, and a failure goes to the namespace's error handler."""
-        handle = self._event(namespace, event, steps)
+        route = self.route(namespace, event)
 
         def on_event(*args: Any) -> Any:
-            return handle(flask.request.sid, args)
+            return route.handle(flask.request.sid, args)
 
         on_event.__name__ = f"on_{event}"
         return on_event
 
-    def direct_event_handler(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
+    def direct_event_handler(self, namespace: str, event: str) -> Callable:
         """The same handler called as ``(sid, args)`` without a Flask request context: what it
         handles is the current event, and a failure goes to the on_error steps from here."""
-        handle = self._event(namespace, event, steps)
+        route = self.route(namespace, event)
         enter, leave = current_event.enter, current_event.leave
 
         def on_event_direct(sid: str, args: tuple) -> Any:
             token = enter(sid, namespace, event)
             try:
-                return handle(sid, args)
+                return route.handle(sid, args)
             except Exception as exc:
                 return self.handle_failure(exc, namespace, sid, event, args)
             finally:
@@ -281,6 +329,23 @@ class Dispatcher:
         compiled = self.compiled.namespaces.get(namespace)
         errors = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
         return any(step.plugin.needs_request_context for step in (*steps, *errors))
+
+    def unknown_event_handler(self, namespace: str) -> Callable:
+        """The catch-all (``'*'``) handler of a namespace: count, rate-limit, ignore or answer."""
+
+        def on_unknown_event(event: Any, *args: Any) -> None:
+            self.admission.unknown(namespace, flask.request.sid, event)
+
+        return on_unknown_event
+
+    def _handle(self, namespace: str, event: str) -> Callable[[str, tuple], Any]:
+        """What ``event`` runs under the config in force: its steps, or the unknown-event answer."""
+        compiled = self.compiled.namespaces.get(namespace)
+        steps = compiled.events.get(event) if compiled is not None else None
+        if steps is None:
+            admission = self.admission
+            return lambda sid, args: admission.unknown(namespace, sid, event)
+        return self._event(namespace, event, steps)
 
     def _event(self, namespace: str, event: str, steps: list[CompiledStep]) -> Callable:
         gate = self.admission.gate(namespace, event)  # None when no limit applies to this event
@@ -307,8 +372,9 @@ class Dispatcher:
 
         return handle
 
-    def error_handler(self, steps: list[CompiledStep]) -> Callable:
-        """The Flask-SocketIO error handler of a namespace (or the default one)."""
+    def error_handler(self) -> Callable:
+        """Flask-SocketIO's default error handler: the on_error steps in force of the failing
+        event's namespace, else the top-level ones."""
 
         def on_error(exc: BaseException) -> Any:
             request = flask.request
@@ -316,19 +382,18 @@ class Dispatcher:
             if isinstance(exc, Refused) and event.get("message") == "connect":
                 raise connect_error(exc) from None  # a class namespace's on_connect said no
             return self.handle_failure(exc, request.namespace, request.sid,
-                                       event.get("message"), tuple(event.get("args") or ()), steps)
+                                       event.get("message"), tuple(event.get("args") or ()))
 
         return on_error
 
     def handle_failure(self, exc: BaseException, namespace: str, sid: str, event: str | None,
-                       args: tuple, steps: list[CompiledStep] | None = None) -> Any:
-        """Log the failure and run the on_error steps for that client alone."""
+                       args: tuple) -> Any:
+        """Log the failure and run the on_error steps in force for that client alone."""
         _log_failure(exc, namespace, sid, event, args)
         if isinstance(exc, StepFailed):
             self.metrics.step_failed(namespace, exc.step.plugin.name)
-        if steps is None:
-            compiled = self.compiled.namespaces.get(namespace)
-            steps = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
+        compiled = self.compiled.namespaces.get(namespace)
+        steps = compiled.on_error if compiled and compiled.on_error is not None else self.compiled.on_error
         message = exc.client_message if isinstance(exc, StepFailed) else "internal error"
         if isinstance(exc, StepError):  # raised outside a step, e.g. a class namespace's refused room
             message = str(exc)

@@ -118,8 +118,8 @@ class EventStats:
 class _EventSeries:
     """``events_received_total`` and ``handler_seconds`` of every declared event, at scrape time."""
 
-    def __init__(self, stats: Iterable[EventStats]):
-        self.stats = list(stats)
+    def __init__(self, stats: Mapping[tuple[str, str], EventStats]):
+        self.stats = stats  # the live table: events declared by a --reload swap show up too
 
     def collect(self):
         labels = ["namespace", "event"]
@@ -129,7 +129,7 @@ class _EventSeries:
                                         "Time to run an event's steps, per namespace and event",
                                         labels=labels)
         bounds = [floatToGoString(bound) for bound in HANDLER_BUCKETS] + ["+Inf"]
-        for stats in self.stats:
+        for stats in list(self.stats.values()):
             counts, total_seconds = stats.snapshot()
             cumulative, running = [], 0
             for bound, count in zip(bounds, counts):
@@ -169,9 +169,9 @@ class RouterMetrics:
         every configured step and rule. ``presence_counts()`` gives the members of tracked rooms
         per namespace, when the config tracks presence."""
         self.registry = CollectorRegistry(auto_describe=True)
-        lock = os_lock()
-        self._events = {labels: EventStats(labels, lock) for labels in events}
-        self.registry.register(_EventSeries(self._events.values()))
+        self._lock = os_lock()
+        self._events: dict[tuple[str, str], EventStats] = {}
+        self.registry.register(_EventSeries(self._events))
         self.steps_failed = Counter(
             f"{PREFIX}_steps_failed", "Steps that raised, per namespace and plugin",
             ["namespace", "plugin"], registry=self.registry)
@@ -189,19 +189,38 @@ class RouterMetrics:
         self.volatile_dropped = Counter(
             f"{PREFIX}_volatile_dropped", "Volatile messages not sent to a client that had "
             "others waiting", registry=self.registry)
+        self._clients = self._presence = None
         if client_counts is not None:
-            self.registry.register(_NamespaceGauge("connected_clients", "Clients connected, per namespace",
-                                                   client_counts, namespaces))
-        if presence_counts is not None:
-            self.registry.register(_NamespaceGauge(
+            self._clients = _NamespaceGauge("connected_clients", "Clients connected, per namespace",
+                                            client_counts, namespaces)
+            self.registry.register(self._clients)
+        self._plugins = _PluginSeries({})
+        self.registry.register(self._plugins)
+        self.declare(namespaces, events, plugins, presence_counts)
+
+    def declare(self, namespaces: Iterable[str], events: Iterable[tuple[str, str]],
+                plugins: Iterable[tuple[Any, Any]] = (),
+                presence_counts: Callable[[], Mapping[str, int]] | None = None) -> None:
+        """What the config in force declares (the constructor's arguments of the same names); a
+        --reload swap calls it again: events new to it start at 0, the others keep counting."""
+        namespaces = list(namespaces)
+        for labels in events:
+            if labels not in self._events:
+                self._events[labels] = EventStats(labels, self._lock)
+        if self._clients is not None:
+            self._clients.declared = namespaces
+        if presence_counts is not None and self._presence is None:
+            self._presence = _NamespaceGauge(
                 "presence_members", "Members of presence-tracked rooms connected to this process, "
-                "summed over rooms, per namespace", presence_counts, namespaces))
+                "summed over rooms, per namespace", presence_counts, namespaces)
+            self.registry.register(self._presence)
+        elif self._presence is not None:
+            self._presence.declared = namespaces
         groups: dict[Callable, list] = {}
         for spec, options in plugins:
             if spec.metrics is not None:
                 groups.setdefault(spec.metrics, []).append(options)
-        if groups:
-            self.registry.register(_PluginSeries(groups))
+        self._plugins.groups = groups
 
     def refused(self, namespace: str, rule: str | None) -> None:
         self.connects_refused.labels(namespace, rule or "unknown").inc()

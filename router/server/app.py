@@ -1,9 +1,10 @@
 """The loader: a compiled config becomes a Flask app with a SocketIO server and its handlers.
 
 Every YAML event is registered with ``socketio.on_event``, a class namespace with
-``socketio.on_namespace``, error handlers with ``on_error`` / ``on_error_default``:
-the same calls a hand-written Flask-SocketIO app makes. An event whose steps need no Flask
-request context is then called without one (router/upstream/lean_events.py).
+``socketio.on_namespace`` (router/server/live.py, which a --reload swap uses too), the error
+handler with ``on_error_default``: the same calls a hand-written Flask-SocketIO app makes. An
+event whose steps need no Flask request context is then called without one
+(router/upstream/lean_events.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from router.runtime.dispatch import Dispatcher
 from router.runtime.library_hooks import LibraryHooks
 from router.runtime.timers import TimerRunner
 from router.server.flask_app import RouterFlask
+from router.server.live import Registered, register_handlers
 from router.server.managers import create_manager
 from router.server.middleware import DeclineWebSocketCompression
 from router.server.operations import install_operations
@@ -30,7 +32,7 @@ from router.server.shared_rooms import shared_room_store
 from router.upstream import handler_calls
 from router.upstream.client_manager import client_counts, is_client_sid
 from router.upstream.engineio_cors import allow_own_origin
-from router.upstream.lean_events import LeanSocketIO, direct
+from router.upstream.lean_events import LeanSocketIO
 from router.upstream.packets import CheckedPacket, guard_packets
 from router.upstream.outbound_queues import OutboundLimits
 from router.upstream.outbound_queues import install as bound_outbound_queues
@@ -55,7 +57,10 @@ class UnknownNamespace(python_socketio.Namespace):
 
 @dataclass
 class RouterApp:
-    """What a config serves: the Flask app, its SocketIO object and the dispatcher."""
+    """What a config serves: the Flask app, its SocketIO object and the dispatcher.
+
+    ``compiled`` and ``timers`` are those in force: a --reload swap (router/server/live.py)
+    replaces them."""
 
     app: Flask
     socketio: LeanSocketIO
@@ -64,6 +69,7 @@ class RouterApp:
     timers: TimerRunner | None = None  # started by the CLI with the server, not by create_app
     pings: PingScheduler | None = None  # None: python-engineio's own ping task per socket
     room_store: object | None = None  # router/server/shared_rooms.py RedisRooms, in a Redis cluster
+    registered: Registered | None = None  # the handlers registered, for a --reload swap (live.py)
 
 
 def create_app(compiled: CompiledRouter) -> RouterApp:
@@ -107,35 +113,21 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     dispatcher = Dispatcher(compiled, socketio, hooks, room_store)
     bound_outbound_queues(socketio.server.eio, outbound_limits(server, dispatcher.metrics))
     manager.after_connect = dispatcher.after_connect
-    manager.rooms_guard.rooms_policy = dispatcher.admission.rooms_policy
+    manager.rooms_guard.rooms_policy = dispatcher.rooms_policy
     manager.room_watch = dispatcher.presence  # None: no room is tracked, nothing to tell
     if room_store is not None:
         room_store.presence = dispatcher.presence
 
-    for namespace in compiled.namespaces.values():
-        if namespace.class_ref:
-            namespace_class = compiled.registry.resolve_object(namespace.class_ref)
-            socketio.on_namespace(namespace_class(namespace.name))
-            continue
-        socketio.on_event("connect", dispatcher.connect_handler(namespace), namespace=namespace.name)
-        socketio.on_event("disconnect", dispatcher.disconnect_handler(namespace), namespace=namespace.name)
-        for event, steps in namespace.events.items():
-            handler = dispatcher.event_handler(namespace.name, event, steps)
-            if not dispatcher.needs_request_context(namespace.name, steps):
-                # Half a message's cost saved: no Flask request context (router/upstream/lean_events.py).
-                direct(handler, dispatcher.direct_event_handler(namespace.name, event, steps))
-            socketio.on_event(event, handler, namespace=namespace.name)
-        socketio.on_event("*", dispatcher.admission.unknown_event_handler(namespace.name),
-                          namespace=namespace.name)
-        if namespace.on_error is not None:
-            socketio.on_error(namespace.name)(dispatcher.error_handler(namespace.on_error))
-    socketio.on_error_default(dispatcher.error_handler(compiled.on_error))
+    registered = Registered()
+    register_handlers(socketio, dispatcher, compiled, registered)  # router/server/live.py
+    socketio.on_error_default(dispatcher.error_handler())
     socketio.server.register_namespace(UnknownNamespace("*"))
-    if register_pages(app, socketio, compiled):  # the demo page and the console, if the config asks
+    # The pages and the publish API read the config in force from the dispatcher.
+    if register_pages(app, socketio, dispatcher):  # the demo page and the console, if the config asks
         allow_own_origin(socketio.server.eio)
-    app.register_blueprint(publish_api(socketio, compiled, dispatcher.presence))
+    app.register_blueprint(publish_api(socketio, dispatcher))
     router = RouterApp(app, socketio, dispatcher, compiled, timers=TimerRunner(compiled.timers, socketio),
-                       room_store=room_store)
+                       room_store=room_store, registered=registered)
     if works_with_admin_ui(server.admin_ui.mode if server.admin_ui is not None else None):
         router.pings = PingScheduler(socketio.server.eio)
     install_operations(router)  # /healthz, /readyz, /metrics, Admin UI, graceful stop

@@ -34,7 +34,7 @@ def install_operations(router) -> Operations:
         broker = BrokerProbe(scheme_of(server.message_queue),
                              readiness_check(server.message_queue, BROKER_TIMEOUT))
     router.app.register_blueprint(health_blueprint(
-        metrics, router.compiled.source.file, list(router.compiled.namespaces),
+        metrics, router.compiled.source.file, lambda: list(router.dispatcher.compiled.namespaces),
         broker, lambda: stop.draining))
     if router.room_store is not None:  # its members leave the cluster's lists now, not after a ttl
         stop.after_goodbyes.append(router.room_store.close)

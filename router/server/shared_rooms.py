@@ -195,21 +195,30 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def shares_rooms(compiled) -> bool:
+    """Whether ``compiled`` keeps presence or history in the Redis of its message queue."""
+    config = compiled.config.server
+    if not config.message_queue or broker_of(config.message_queue).family != "redis":
+        return False
+    return bool(_presence_ttls(compiled)) or any(
+        namespace.policy is not None and namespace.policy.history is not None
+        for namespace in compiled.namespaces.values())
+
+
+def _presence_ttls(compiled) -> list[float]:
+    return [policy.presence.ttl for namespace in compiled.namespaces.values() if namespace.policy
+            for policy in (namespace.policy.rooms, *namespace.policy.event_rooms.values())
+            if policy is not None and policy.presence is not None]
+
+
 def shared_room_store(compiled, manager, server) -> "RedisRooms | None":
     """The Redis store of a config that tracks presence or keeps history on a Redis message
     queue; None otherwise (each process is then its own view)."""
+    if not shares_rooms(compiled):
+        return None
     config = compiled.config.server
-    if not config.message_queue or broker_of(config.message_queue).family != "redis":
-        return None
-    policies = [namespace.policy for namespace in compiled.namespaces.values()
-                if namespace.policy is not None]
-    ttls = [policy.presence.ttl for namespace_policy in policies
-            for policy in (namespace_policy.rooms, *namespace_policy.event_rooms.values())
-            if policy is not None and policy.presence is not None]
-    if not ttls and not any(policy.history is not None for policy in policies):
-        return None
-    store = RedisRooms(config.message_queue, config.channel, manager.host_id, min(ttls, default=30.0),
-                       server)
+    store = RedisRooms(config.message_queue, config.channel, manager.host_id,
+                       min(_presence_ttls(compiled), default=30.0), server)
     manager.shared_rooms = store
     return store
 

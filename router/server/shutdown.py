@@ -21,14 +21,12 @@ sessions are read and closed through router/upstream/engineio_sockets.py: engine
 has no public call for "close after the last packet is out".
 
 The work runs in a green thread or a thread started by the signal, never inside
-the signal handler itself: under eventlet a handler runs in whatever greenlet the
-signal interrupted, where blocking is not allowed.
+the signal handler itself (router/server/signals.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -40,7 +38,6 @@ from router.upstream.client_manager import connected_clients
 
 log = logging.getLogger("socketio_router")
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SERVER_STOP_GRACE = 1.0  # seconds the WSGI server gets to end its connections after the goodbyes
 POLLING_SETTLE = 1.0     # seconds a long-polling client gets to act on a final disconnect
 
@@ -168,54 +165,3 @@ class RefuseNewSessions:
 
     def __getattr__(self, name):
         return getattr(self.wsgi_app, name)
-
-
-# -- signal wiring, one per async mode ----------------------------------------------------------
-
-def on_stop_signal_eventlet(callback: Callable[[int], None]) -> None:
-    """Run ``callback(signum)`` in a new green thread when SIGTERM or SIGINT arrives.
-
-    ``signal.set_wakeup_fd`` wakes the hub from its poll at once; a Python handler alone
-    would run only when the hub next woke up, up to a ping interval later.
-    """
-    import eventlet
-    from eventlet.hubs import trampoline
-
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(read_fd, False)
-    os.set_blocking(write_fd, False)
-    signal.set_wakeup_fd(write_fd)
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _noop)
-
-    def watch() -> None:
-        while True:
-            trampoline(read_fd, read=True)
-            try:
-                received = os.read(read_fd, 64)
-            except BlockingIOError:
-                continue
-            for signum in received:
-                if signum in STOP_SIGNALS:
-                    eventlet.spawn_n(callback, signum)
-
-    eventlet.spawn_n(watch)
-
-
-def on_stop_signal_gevent(callback: Callable[[int], None]) -> None:
-    import gevent
-
-    for signum in STOP_SIGNALS:
-        gevent.signal_handler(signum, callback, signum)
-
-
-def on_stop_signal_threading(callback: Callable[[int], None]) -> None:
-    def handler(signum, frame) -> None:
-        threading.Thread(target=callback, args=(signum,), name="graceful-stop", daemon=True).start()
-
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, handler)
-
-
-def _noop(signum, frame) -> None:
-    """Replaces the default action (exit at once); the wakeup fd does the work."""

@@ -65,6 +65,10 @@ LAYER_TESTS = {
     "test_new_user_papercuts.py::test_usage_shows_the_name_the_user_typed": {"cli"},
     "test_new_user_papercuts.py::test_an_unknown_command_lists_the_commands": {"cli"},
     "test_ops_endpoints.py::test_readyz_and_the_managers_take_the_same_redis_url_forms": {"broker"},
+    "test_ops_reload.py::test_a_change_only_a_new_process_applies_restarts_and_clients_reconnect":
+        {"node"},
+    "test_ops_reload.py::test_clients_in_rooms_stay_and_receive_what_was_published_during_the_swap":
+        {"node"},
     "test_pages.py::test_cli_refuses_an_open_console_on_a_public_host": {"cli", "processes"},
     "test_scale_out.py::test_emit_command_reaches_clients_of_both_processes": {"cli"},
     "test_slow_consumers.py::test_a_volatile_message_from_another_process_skips_a_member_that_is_behind":

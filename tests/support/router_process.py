@@ -18,12 +18,17 @@ _LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 class RouterProcess:
-    """``python router.py --config FILE --port 0``; ``url`` is known once it listens."""
+    """``python router.py --config FILE --port 0``; ``url`` is known once it listens (the first
+    time: ``urls()`` lists every address it announced).
+
+    ``port_from_config``: no ``--port 0``, the config's ``server.port`` is served.
+    """
 
     def __init__(self, config: str | os.PathLike, *extra_args: str, env: dict | None = None,
-                 cwd: str | os.PathLike = ROOT):
+                 cwd: str | os.PathLike = ROOT, port_from_config: bool = False):
         self.config = str(config)
         self.extra_args = list(extra_args)
+        self.port_from_config = port_from_config
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = str(cwd)
         self.url: str | None = None
@@ -34,7 +39,7 @@ class RouterProcess:
 
     def start(self, timeout: float = 30) -> "RouterProcess":
         args = [sys.executable, str(ROOT / "router.py"), "--config", self.config]
-        if "--port" not in self.extra_args:
+        if "--port" not in self.extra_args and not self.port_from_config:
             args += ["--port", "0"]
         self.process = subprocess.Popen(args + self.extra_args, cwd=self.cwd, env=self.env,
                                         stdout=subprocess.PIPE, stderr=self._stderr, text=True)
@@ -56,6 +61,11 @@ class RouterProcess:
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
+
+    def urls(self) -> list[str]:
+        """Every address a ``listening on`` line announced, in order (a --reload restart adds one)."""
+        return [match.group(1) for line in list(self._stdout_lines) for match in [_LISTENING.search(line)]
+                if match]
 
     def logs(self) -> str:
         self._stderr.seek(0)
