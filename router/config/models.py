@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from router.config.durations import Duration
 from router.config.limits import EventRate, NamespaceRate, RoomsConfig
 from router.config.strict import StrictModel
 
@@ -139,6 +140,26 @@ class AdminUIConfig(StrictModel):
     read_only: bool = Field(False, description="hide the UI's disconnect and room actions")
 
 
+class RecoveryConfig(StrictModel):
+    """Connection state recovery, as Node socket.io 4.6 speaks it (docs/connection-state-recovery.md):
+    a client back within ``max_disconnection`` gets its sid, rooms and identity back, and every
+    packet it missed meanwhile."""
+
+    max_disconnection: Duration = Field("2m", validate_default=True,
+                                        description="how long a session may be away and still recover: "
+                                                    "500ms, 2s, 1m")
+    skip_auth: bool = Field(True, description="a recovered client is not asked the auth rules again "
+                                              "(Node's skipMiddlewares); its identity is the one it had")
+    max_buffered_packets: int = Field(10_000, ge=1,
+                                      description="packets kept per namespace for clients that come "
+                                                  "back, the newest; a client that missed older ones "
+                                                  "connects as new")
+    max_buffered_bytes: int = Field(16_000_000, ge=1,
+                                    description="bytes of packets kept per namespace and process, the "
+                                                "newest (in memory; on Redis the stream is capped by "
+                                                "max_buffered_packets and age)")
+
+
 class ServerConfig(StrictModel):
     """How the server listens, and the Flask-SocketIO / python-socketio server options."""
 
@@ -230,6 +251,10 @@ class ServerConfig(StrictModel):
     shutdown_reconnect: bool = Field(True, description="say goodbye with an Engine.IO close, after "
                                                        "which socket.io-client reconnects; false: a "
                                                        "final Socket.IO disconnect")
+    connection_state_recovery: RecoveryConfig | None = Field(
+        None, description="clients that drop for a moment get their sid, rooms and missed packets back: "
+                          "{max_disconnection, skip_auth, max_buffered_packets, max_buffered_bytes}; "
+                          "default: off")
 
     @property
     def client_burst_bytes(self) -> int:
