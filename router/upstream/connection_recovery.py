@@ -29,7 +29,7 @@ path, on a server whose config turns recovery on (nothing here runs otherwise):
 | socketio.server | ``Server._handle_disconnect(eio_sid, namespace, reason)`` (wrapped) | keep the session of a dropped client |
 | socketio.base_manager | ``BaseManager.pre_connect(eio_sid, namespace)`` (overridden, reimplemented for a given sid), ``.pending_connect``, ``basic_disconnect`` | the old sid |
 | socketio.manager, socketio.pubsub_manager | ``emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)`` (overridden) | the offset |
-| socketio.pubsub_manager | ``PubSubManager._handle_emit(message)`` (overridden) | hold what arrives during a replay |
+| socketio.pubsub_manager | ``PubSubManager._handle_emit(message)`` (overridden): a message's ``event``, ``data`` (binary parts in base64 after ``binary``), ``namespace``, ``room``, ``skip_sid``, ``callback`` | hold what arrives during a replay |
 | socketio.packet | ``Packet(packet_type, data, namespace)``, ``CONNECT``, ``EVENT`` | the replayed packets |
 | bidict | ``ValueDuplicationError`` | what ``pre_connect`` catches for a client already connected |
 
@@ -38,6 +38,7 @@ tested with: python-socketio 5.18.1
 
 from __future__ import annotations
 
+import base64
 import logging
 
 from bidict import ValueDuplicationError
@@ -59,9 +60,10 @@ SEAM = Seam("connection state recovery", {"python-socketio": "5.18.1"}, requires
                                               "callback", "to", "kwargs"), exact=True),
     Needs("socketio.pubsub_manager", "PubSubManager.emit", ("self", "event", "data", "namespace", "room",
                                                             "skip_sid", "callback", "to", "kwargs"), exact=True),
-    Needs("socketio.pubsub_manager", "PubSubManager._handle_emit", ("self", "message"), exact=True),
     Needs("socketio.packet", "Packet", ("packet_type", "data", "namespace"),
           attributes=("packet_type", "data", "namespace")),
+    Needs("socketio.packet", "Packet.reconstruct_binary", ("data", "attachments")),
+    Needs("socketio.pubsub_manager", "PubSubManager._handle_emit", ("self", "message"), exact=True),
     Needs("socketio.packet", "CONNECT"),
     Needs("socketio.packet", "EVENT"),
     Needs("bidict", "ValueDuplicationError"),
@@ -111,8 +113,8 @@ class RecoveringManager:
 
     def _handle_emit(self, message):
         recovery = self.recovery
-        if recovery is not None and recovery.holding:
-            held = recovery.hold(message.get("namespace") or "/", message["event"], message.get("data"),
+        if recovery is not None and recovery.holding and message.get("callback") is None:
+            held = recovery.hold(message.get("namespace") or "/", message["event"], _arguments(message),
                                  message.get("room"), message.get("skip_sid"), self.get_rooms)
             if held:
                 skip = message.get("skip_sid")
@@ -124,6 +126,14 @@ class RecoveringManager:
         super().basic_disconnect(sid, namespace, **kwargs)
         if self.recovery is not None:
             self.recovery.forget(namespace, sid)
+
+
+def _arguments(message) -> tuple:
+    """The event arguments of a message from the queue, as python-socketio's _handle_emit rebuilds them."""
+    data = message.get("data")
+    if message.get("binary"):
+        data = packet.Packet.reconstruct_binary(data[0], [base64.b64decode(part) for part in data[1:]])
+    return tuple(data) if isinstance(data, list) else (data,)
 
 
 def with_recovery(manager_class: type) -> type:
