@@ -4,8 +4,8 @@ Node socket.io 4.6's protocol, which socket.io-client (>= 4.6) speaks by itself:
 
 - the CONNECT answer of a namespace carries a private session id, ``pid``, beside ``sid``;
 - every EVENT packet sent to a client carries an offset as its last argument (not one that
-  waits for an ack, which cannot be replayed, nor a volatile one), and the client keeps
-  the last offset it handled;
+  waits for an ack, which cannot be replayed), and the client keeps the last offset it
+  handled;
 - a client that lost its connection sends ``{pid, offset}`` in its next CONNECT's auth
   payload. Within ``max_disconnection`` of the drop it gets its old sid, rooms and
   identity, then every packet addressed to it after that offset (to its sid, its rooms,
@@ -19,9 +19,11 @@ router/server/recovery_store.py on Redis, the cluster), and
 router/upstream/connection_recovery.py puts it where python-socketio connects,
 emits and disconnects.
 
-Two things differ from Node, both for the client's sake. A client that had received
-nothing yet has no offset to send: Node connects it as new, here it recovers from the
-moment it connected. And a replay larger than the client's outgoing queue may hold
+Three things differ from Node, all for the client's sake. A volatile packet carries an
+offset too, but is not replayed: socket.io-client takes any string last argument for
+the offset, so after a volatile ``"typing"`` Node's client asks for an offset no log
+holds and connects as new. A client that had received nothing yet has no offset to send:
+Node connects it as new, here it recovers from the moment it connected. And a replay larger than the client's outgoing queue may hold
 (``max_queued_bytes_per_client``, ``max_queued_messages_per_client``) would disconnect
 it as a slow consumer at once, so such a client connects as new instead (logged).
 """
@@ -108,7 +110,7 @@ class _Entry:
     size: int
     to: Any
     skip: Any
-    data: list
+    data: list | None  # None: a volatile packet, which holds its place in the log but is not replayed
 
 
 class MemoryStore:
@@ -137,9 +139,9 @@ class MemoryStore:
 
     # -- the log --------------------------------------------------------------------------
 
-    def append(self, namespace: str, data: list, to: Any, skip: Any) -> str:
-        """Log the packet ``data`` (``[event, *args]``, its offset last) and return that offset:
-        ``data`` gets it appended here."""
+    def append(self, namespace: str, data: list, to: Any, skip: Any, replay: bool = True) -> str:
+        """Log the packet ``data`` (``[event, *args]``) and return its offset, which ``data`` gets
+        appended here; without ``replay`` (volatile) only its place is kept."""
         now = self.clock()
         with self._lock:
             entries = self._logs.get(namespace)
@@ -149,7 +151,8 @@ class MemoryStore:
             number = self._last[namespace] = self._last.get(namespace, 0) + 1
             offset = f"{self._epoch}.{number:x}"
             data.append(offset)
-            entry = _Entry(number, offset, now, packet_size(data), to, skip, data)
+            entry = (_Entry(number, offset, now, packet_size(data), to, skip, data) if replay
+                     else _Entry(number, offset, now, 0, None, None, None))
             entries.append(entry)
             self._bytes[namespace] += entry.size
             self._trim(namespace, entries, now)
@@ -220,7 +223,7 @@ class MemoryStore:
             restoring = Restoring(session, last=entries[-1].offset if entries else None)
             size = 0
             for entry in entries:
-                if addressed_to(session.rooms, entry.to, entry.skip):
+                if entry.data is not None and addressed_to(session.rooms, entry.to, entry.skip):
                     restoring.missed.append(entry.data)
                     restoring.offsets.add(entry.offset)
                     size += entry.size
@@ -276,16 +279,16 @@ class Recovery:
 
     # -- emits ------------------------------------------------------------------------------
 
-    def stamp(self, namespace: str, event: str, data: Any, to: Any, skip: Any) -> tuple:
+    def stamp(self, namespace: str, event: str, data: Any, to: Any, skip: Any, volatile: bool = False) -> tuple:
         """``data`` as python-socketio's emit takes it (a tuple: several arguments), with the
-        offset of the packet, now logged, as one more argument."""
+        offset of the packet, now logged, as one more argument (a volatile one is not replayed)."""
         if isinstance(data, tuple):
             packet = [event, *data]
         elif data is None:
             packet = [event]
         else:
             packet = [event, data]
-        self.store.append(namespace, packet, to, skip)
+        self.store.append(namespace, packet, to, skip, replay=not volatile)
         return tuple(packet[1:])
 
     # -- connects ---------------------------------------------------------------------------

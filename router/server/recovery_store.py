@@ -109,9 +109,10 @@ class RedisStore:
 
     # -- the log --------------------------------------------------------------------------
 
-    def append(self, namespace: str, data: list, to, skip) -> str | None:
+    def append(self, namespace: str, data: list, to, skip, replay: bool = True) -> str | None:
         key = self._log_key(namespace)
-        entry = pickle.dumps((data, to, skip), protocol=pickle.HIGHEST_PROTOCOL)
+        # A volatile packet keeps only its place (its offset), not its data.
+        entry = pickle.dumps((data, to, skip) if replay else (None, None, None), protocol=pickle.HIGHEST_PROTOCOL)
 
         def add():
             pipe = self.redis.pipeline(transaction=False)
@@ -172,7 +173,7 @@ class RedisStore:
                 return None
             for offset_read, data, to, skip in entries:
                 restoring.last = offset_read
-                if addressed_to(session.rooms, to, skip):
+                if data is not None and addressed_to(session.rooms, to, skip):
                     restoring.missed.append(data)
                     restoring.offsets.add(offset_read)
                     size += packet_size(data)
@@ -188,7 +189,7 @@ class RedisStore:
         more = []
         for offset, data, to, skip in entries:
             restoring.last = offset
-            if addressed_to(session.rooms, to, skip):
+            if data is not None and addressed_to(session.rooms, to, skip):
                 more.append(data)
                 restoring.offsets.add(offset)
         return more
@@ -202,7 +203,8 @@ class RedisStore:
         for offset, fields in entries:
             offset = offset.decode() if isinstance(offset, bytes) else offset
             data, to, skip = pickle.loads(fields[b"p"] if b"p" in fields else fields["p"])
-            data.append(offset)
+            if data is not None:
+                data.append(offset)
             read.append((offset, data, to, skip))
         return read
 

@@ -14,9 +14,9 @@ path, on a server whose config turns recovery on (nothing here runs otherwise):
   does it with a new one.
 - ``Server._send_packet`` (wrapped): the CONNECT answer gets ``pid``; for a recovered
   client its rooms are entered and the missed packets sent first, as Node sends them.
-- ``emit`` (overridden): every event packet without a callback, not volatile, gets its
-  offset as the last argument, in the process that emits it (so a cluster's processes
-  send the same offset).
+- ``emit`` (overridden): every event packet without a callback gets its offset as the
+  last argument, in the process that emits it (so a cluster's processes send the same
+  offset); a volatile one is logged as not to be replayed.
 - ``PubSubManager._handle_emit`` (overridden): while a recovered client's replay is read
   from a shared store, packets for it are held and sent after the replay, none twice.
 - ``Server._handle_disconnect`` (wrapped): a client that dropped leaves its session
@@ -105,9 +105,8 @@ class RecoveringManager:
 
     def emit(self, event, data, namespace=None, room=None, skip_sid=None, callback=None, to=None, **kwargs):
         recovery = self.recovery
-        if callback is None and recovery is not None and recovery.covers(namespace or "/") \
-                and not sends_are_volatile():
-            data = recovery.stamp(namespace or "/", event, data, to or room, skip_sid)
+        if callback is None and recovery is not None and recovery.covers(namespace or "/"):
+            data = recovery.stamp(namespace or "/", event, data, to or room, skip_sid, sends_are_volatile())
         return super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to,
                             **kwargs)
 

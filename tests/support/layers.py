@@ -28,6 +28,7 @@ LAYER_MODULES = {
     "test_bench_quick.py": {"processes", "node", "broker", "cli"},
     "test_broker_outage.py": {"broker"},
     "test_browser.py": {"browser"},
+    "test_connection_recovery.py": {"processes", "node"},
     "test_deploy_nginx.py": {"nginx", "broker", "node"},
     "test_emit_command.py": {"cli"},
     "test_http_backend_integration.py": {"processes", "node"},
@@ -43,6 +44,7 @@ LAYER_MODULES = {
     "test_websocket_frames.py": {"processes"},
 }
 LAYER_TESTS = {
+    "test_connection_recovery.py::test_a_client_recovers_on_another_process_of_a_redis_cluster": {"broker"},
     "test_abuse_controls.py::test_check_warns_about_any_origin": {"cli"},
     "test_abuse_controls.py::test_check_lists_the_limits": {"cli"},
     "test_config_errors.py::test_check_prints_the_routing_table": {"cli"},

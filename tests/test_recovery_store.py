@@ -1,0 +1,140 @@
+"""Connection state recovery in process: what a session gets back, the log's caps, what is logged.
+
+The protocol against real processes and clients is tests/test_connection_recovery.py.
+"""
+
+from __future__ import annotations
+
+from router.runtime.recovery import MemoryStore, Recovery, Session, addressed_to
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def session(store, pid="p1", sid="s1", rooms=("s1", "lobby")) -> Session:
+    return Session(pid, sid, "/chat", list(rooms), {"identity": {"name": "alice"}}, store.position("/chat"))
+
+
+def test_a_packet_reaches_a_session_as_it_reached_the_client():
+    rooms = ["s1", "lobby"]
+    assert addressed_to(rooms, None, None)               # everyone
+    assert addressed_to(rooms, "lobby", None)            # its room
+    assert addressed_to(rooms, "s1", None)               # its sid
+    assert addressed_to(rooms, ["x", "lobby"], None)     # one of several rooms
+    assert not addressed_to(rooms, "other", None)
+    assert not addressed_to(rooms, None, "s1")           # everyone but itself
+    assert not addressed_to(rooms, "lobby", ["s2", "s1"])
+    assert addressed_to(rooms, "lobby", "s2")
+
+
+def test_a_claim_returns_what_the_session_missed_once_in_order():
+    store = MemoryStore(60, 100, 1_000_000)
+    alice = session(store)
+    seen = store.append("/chat", ["said", "before"], "lobby", None)
+    store.persist(alice)
+    for packet, to, skip in ((["said", "two"], "lobby", None), (["said", "elsewhere"], "other", None),
+                             (["shout", "all"], None, None), (["said", "own"], "lobby", "s1"),
+                             (["whisper", "psst"], "s1", None)):
+        store.append("/chat", packet, to, skip)
+    restoring = store.claim("/chat", "p1", seen, None, None)
+    assert [data[:2] for data in restoring.missed] == [["said", "two"], ["shout", "all"], ["whisper", "psst"]]
+    assert restoring.session.state == {"identity": {"name": "alice"}}
+    assert store.claim("/chat", "p1", seen, None, None) is None   # a session recovers once
+    assert store.claim("/other", "p1", seen, None, None) is None
+
+
+def test_a_client_that_received_nothing_recovers_from_its_connect():
+    store = MemoryStore(60, 100, 1_000_000)
+    store.append("/chat", ["said", "before it came"], "lobby", None)
+    alice = session(store)
+    store.append("/chat", ["said", "after"], "lobby", None)
+    store.persist(alice)
+    assert [data[1] for data in store.claim("/chat", "p1", None, None, None).missed] == ["after"]
+
+
+def test_the_log_stays_within_its_caps_under_a_fan_out_and_old_offsets_connect_as_new():
+    clock = Clock()
+    store = MemoryStore(60, max_packets=50, max_bytes=4_000, clock=clock)
+    offsets = [store.append("/chat", ["said", "x" * 40, n], "lobby", None) for n in range(1_000)]
+    entries = store._logs["/chat"]
+    assert len(entries) <= 50 and store._bytes["/chat"] <= 4_000
+    assert store._bytes["/chat"] == sum(entry.size for entry in entries)
+    alice = session(store)
+    store.persist(alice)
+    assert store.claim("/chat", "p1", offsets[10], None, None) is None  # trimmed: connects as new
+    store.persist(session(store))
+    assert store.claim("/chat", "p1", offsets[-1], None, None).missed == []
+    # Age: nothing older than the window, no session after it.
+    store.persist(session(store))
+    clock.now += 61
+    store.append("/chat", ["said", "late"], "lobby", None)
+    assert len(store._logs["/chat"]) == 1
+    assert store.claim("/chat", "p1", offsets[-1], None, None) is None
+
+
+def test_an_offset_of_another_process_or_a_forged_one_recovers_nothing():
+    store = MemoryStore(60, 100, 1_000_000)
+    other = MemoryStore(60, 100, 1_000_000)
+    foreign = other.append("/chat", ["said", "x"], None, None)
+    for offset in (foreign, "nonsense", "ffffff.zz", f"{store._epoch}.99"):
+        store.persist(session(store))
+        assert store.claim("/chat", "p1", offset, None, None) is None, offset
+
+
+def test_a_replay_beyond_a_clients_queue_caps_is_refused():
+    store = MemoryStore(60, 100, 1_000_000)
+    alice = session(store)
+    for n in range(10):
+        store.append("/chat", ["said", n], "lobby", None)
+    store.persist(alice)
+    assert store.claim("/chat", "p1", None, None, 9) is None
+    store.persist(alice)
+    assert len(store.claim("/chat", "p1", None, None, 10).missed) == 10
+
+
+def test_only_drops_the_client_did_not_ask_for_keep_a_session():
+    store = MemoryStore(60, 100, 1_000_000)
+    recovery = Recovery(store, ["/chat"], skip_auth=True)
+    for number, reason in enumerate(("client disconnect", "server disconnect", "slow consumer",
+                                     "transport close", "ping timeout")):
+        sid = f"s{number}"
+        pid = recovery.connected("/chat", sid)
+        recovery.disconnected("/chat", sid, [sid], reason)
+        recovery.forget("/chat", sid)
+        kept = store.claim("/chat", pid, None, None, None) is not None
+        assert kept == (reason in ("transport close", "ping timeout")), reason
+
+
+def test_emits_with_a_callback_are_not_logged_volatile_ones_only_hold_a_place_and_off_costs_nothing(
+        build_router):
+    from router.delivery import volatile_sends
+    from router.upstream.connection_recovery import RecoveringManager
+
+    yaml = """
+    server:
+      connection_state_recovery: {}
+    namespaces:
+      /chat:
+        events:
+          ping: echo
+    """
+    router = build_router(yaml)
+    server = router.socketio.server
+    store = router.dispatcher.recovery.store
+    server.emit("news", {"n": 1}, namespace="/chat")
+    server.emit("news", {"n": 2}, namespace="/chat", to="lobby", callback=lambda *args: None)
+    with volatile_sends():
+        server.emit("news", {"n": 3}, namespace="/chat")
+    server.emit("admin-only", 1, namespace="/admin")  # a namespace the config does not declare
+    assert [entry.data and entry.data[:2] for entry in store._logs["/chat"]] == [["news", {"n": 1}], None]
+    assert "/admin" not in store._logs
+
+    plain = build_router(yaml.replace("connection_state_recovery: {}", "port: 0"))
+    assert not isinstance(plain.socketio.server.manager, RecoveringManager)
+    assert plain.dispatcher.recovery is None
+    assert "_send_packet" not in vars(plain.socketio.server)
