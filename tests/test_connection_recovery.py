@@ -10,6 +10,7 @@ expiry, what a packet reaches) are tested in process in tests/test_recovery_stor
 from __future__ import annotations
 
 import re
+import signal
 import time
 import uuid
 
@@ -20,7 +21,7 @@ from jsclient import js  # noqa: F401  (a fixture)
 from tests.support.cluster import BROKERS, subscribed, unique_channel, wait_for_log
 from tests.support.py_client import PyClient
 from tests.support.recovering_client import RecoveringClient
-from tests.support.router_process import ROOT
+from tests.support.router_process import ROOT, run_cli
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
@@ -270,14 +271,51 @@ def test_a_client_recovers_on_another_process_of_a_redis_cluster(write_config, r
         other = PyClient(second.url, "/chat", auth=BOB, transports=["websocket"]).connect()
         assert other.call("join", "lobby") is True
         assert other.call("say", {"room": "lobby", "text": "three"}) == "sent"
+        # `emit` from outside, through the queue: numbered and logged as the routers do it.
+        result = run_cli("emit", "--config", str(config), "--namespace", "/chat", "--event", "said",
+                         "--room", "lobby", "--data", '"from the command line"')
+        assert result.returncode == 0, result.stderr
         alice.resume(second.url)  # back through the other process
         assert alice.sid == sid
         assert alice.wait_for(2, "welcome")[1][0] == {"recovered": True, "name": "alice"}
         room.say("four")  # from the first process, to a room it has on the second
-        assert texts(alice.wait_for(4, "said")) == ["one", "two", "three", "four"]
+        assert texts(alice.wait_for(5, "said")) == ["one", "two", "three", "from the command line", "four"]
         offsets = [args[-1] for _, args in alice.received]
         assert len(offsets) == len(set(offsets))
         other.close()
         alice.close()
+    finally:
+        room.close()
+
+
+def test_sigterm_with_recovery_tells_clients_to_come_back_and_they_recover_on_another_process(
+        write_config, router_process, js):  # noqa: F811
+    channel = unique_channel("recovery")
+    # shutdown_reconnect: false would say goodbye for good; with recovery the router says "come back".
+    server = f'message_queue: "{BROKERS["redis"]}"\n  channel: "{channel}"\n  shutdown_reconnect: false'
+    config = recovery_config(write_config, server=server)
+    first, second = router_process(config), router_process(config)
+    subscribed(first)
+    subscribed(second)
+    room = Chat(second)  # the sender stays on the process that keeps running
+    try:
+        proxy = TcpProxy("127.0.0.1", first.port)
+        js.connect("alice", f"http://127.0.0.1:{proxy.port}", "/chat", auth=ALICE, transports=["websocket"],
+                   reconnect=0.5)
+        first_connect = js.wait_connected("alice")
+        assert js.wait_ack("alice", js.emit("alice", "join", "lobby", ack=True)) == [True]
+        room.say("one")
+        js.wait_event("alice", "said")
+        proxy.target = ("127.0.0.1", second.port)  # where its reconnection will land
+        first.process.send_signal(signal.SIGTERM)
+        assert js.wait_disconnect("alice") == "transport close"
+        room.say("two")
+        again = js.wait_connected("alice")
+        assert again["recovered"] is True and again["sid"] == first_connect["sid"]
+        room.say("three")
+        js.wait_for(lambda m: m["type"] == "event" and m["event"] == "said" and m["args"][0] == "three")
+        assert [event["args"][0] for event in js.events("alice", "said")] == ["one", "two", "three"]
+        assert first.process.wait(30) == 0
+        proxy.close()
     finally:
         room.close()

@@ -65,6 +65,18 @@ def install_recovery(compiled, server, dispatcher) -> Recovery | None:
     return recovery
 
 
+def publisher_recovery(compiled) -> Recovery | None:
+    """For ``python router.py emit``: the recovery that numbers and logs what it publishes, when
+    the routers keep their log in the Redis of its message queue (None otherwise: a process's
+    own log cannot be reached from outside it)."""
+    config = compiled.config.server
+    settings = config.connection_state_recovery
+    if settings is None or not config.message_queue or broker_of(config.message_queue).family != "redis":
+        return None
+    return Recovery(RedisStore(config.message_queue, config.channel, settings.max_disconnection,
+                               settings.max_buffered_packets), compiled.namespaces, settings.skip_auth)
+
+
 TIMEOUT = 0.5      # seconds a call to Redis may take
 RETRY_DELAY = 1.0  # while Redis is away, one call is tried per this many seconds; the others skip it
 PAGE = 1_000       # log entries read per call during a claim

@@ -70,11 +70,11 @@ def polling(among: list) -> list:
     return [s for s in among if not s.upgraded]
 
 
-def end_session(eio, session) -> None:
+def end_session(eio, session, reason: str | None = None) -> None:
     """Close ``session`` without sending a CLOSE (it had its goodbye), running the disconnect
-    handlers with the reason "server disconnect", and forget it."""
+    handlers with ``reason`` (default "server disconnect"), and forget it."""
     try:
-        session.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
+        session.close(wait=False, abort=True, reason=reason or eio.reason.SERVER_DISCONNECT)
     except Exception:
         log.exception("shutdown: closing %s failed", session.sid)
     eio.sockets.pop(session.sid, None)

@@ -44,7 +44,10 @@ LAYER_MODULES = {
     "test_websocket_frames.py": {"processes"},
 }
 LAYER_TESTS = {
-    "test_connection_recovery.py::test_a_client_recovers_on_another_process_of_a_redis_cluster": {"broker"},
+    "test_connection_recovery.py::test_a_client_recovers_on_another_process_of_a_redis_cluster":
+        {"broker", "cli"},
+    "test_connection_recovery.py::test_sigterm_with_recovery_tells_clients_to_come_back_and_they_recover_on_another_process":
+        {"broker"},
     "test_abuse_controls.py::test_check_warns_about_any_origin": {"cli"},
     "test_abuse_controls.py::test_check_lists_the_limits": {"cli"},
     "test_config_errors.py::test_check_prints_the_routing_table": {"cli"},
