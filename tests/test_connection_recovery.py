@@ -15,6 +15,7 @@ import time
 import uuid
 
 import pytest
+import requests
 import socketio
 
 from jsclient import js  # noqa: F401  (a fixture)
@@ -136,6 +137,8 @@ def test_a_python_client_cut_at_the_tcp_level_gets_its_sid_rooms_identity_and_wh
     assert alice.call("whoami", None) == {"name": "alice", "count": 2, "recovered": True}  # join, whoami
     offsets = [args[-1] for _, args in alice.received]
     assert len(offsets) == len(set(offsets)), f"an offset twice: {alice.received}"
+    metrics = requests.get(f"{room.router.url}/metrics", timeout=10).text
+    assert 'socketio_router_recoveries_total{namespace="/chat",outcome="recovered"} 1.0' in metrics
     alice.close()
 
 

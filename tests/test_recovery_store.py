@@ -5,7 +5,16 @@ The protocol against real processes and clients is tests/test_connection_recover
 
 from __future__ import annotations
 
-from router.runtime.recovery import MemoryStore, Recovery, Session, addressed_to
+import pytest
+
+from router.runtime.recovery import MemoryStore, NotRecovered, Recovery, Session, addressed_to
+
+
+def refused(store, *args) -> str:
+    """Why ``store.claim(*args)`` recovers nothing."""
+    with pytest.raises(NotRecovered) as refusal:
+        store.claim(*args)
+    return refusal.value.outcome
 
 
 class Clock:
@@ -44,8 +53,8 @@ def test_a_claim_returns_what_the_session_missed_once_in_order():
     restoring = store.claim("/chat", "p1", seen, None, None)
     assert [data[:2] for data in restoring.missed] == [["said", "two"], ["shout", "all"], ["whisper", "psst"]]
     assert restoring.session.state == {"identity": {"name": "alice"}}
-    assert store.claim("/chat", "p1", seen, None, None) is None   # a session recovers once
-    assert store.claim("/other", "p1", seen, None, None) is None
+    assert refused(store, "/chat", "p1", seen, None, None) == "unknown"   # a session recovers once
+    assert refused(store, "/other", "p1", seen, None, None) == "unknown"
 
 
 def test_a_client_that_received_nothing_recovers_from_its_connect():
@@ -66,7 +75,7 @@ def test_the_log_stays_within_its_caps_under_a_fan_out_and_old_offsets_connect_a
     assert store._bytes["/chat"] == sum(entry.size for entry in entries)
     alice = session(store)
     store.persist(alice)
-    assert store.claim("/chat", "p1", offsets[10], None, None) is None  # trimmed: connects as new
+    assert refused(store, "/chat", "p1", offsets[10], None, None) == "too_old"  # trimmed: connects as new
     store.persist(session(store))
     assert store.claim("/chat", "p1", offsets[-1], None, None).missed == []
     # Age: nothing older than the window, no session after it.
@@ -74,7 +83,7 @@ def test_the_log_stays_within_its_caps_under_a_fan_out_and_old_offsets_connect_a
     clock.now += 61
     store.append("/chat", ["said", "late"], "lobby", None)
     assert len(store._logs["/chat"]) == 1
-    assert store.claim("/chat", "p1", offsets[-1], None, None) is None
+    assert refused(store, "/chat", "p1", offsets[-1], None, None) == "unknown"
 
 
 def test_an_offset_of_another_process_or_a_forged_one_recovers_nothing():
@@ -83,7 +92,7 @@ def test_an_offset_of_another_process_or_a_forged_one_recovers_nothing():
     foreign = other.append("/chat", ["said", "x"], None, None)
     for offset in (foreign, "nonsense", "ffffff.zz", f"{store._epoch}.99"):
         store.persist(session(store))
-        assert store.claim("/chat", "p1", offset, None, None) is None, offset
+        assert refused(store, "/chat", "p1", offset, None, None) == "too_old", offset
 
 
 def test_a_replay_beyond_a_clients_queue_caps_is_refused():
@@ -92,7 +101,7 @@ def test_a_replay_beyond_a_clients_queue_caps_is_refused():
     for n in range(10):
         store.append("/chat", ["said", n], "lobby", None)
     store.persist(alice)
-    assert store.claim("/chat", "p1", None, None, 9) is None
+    assert refused(store, "/chat", "p1", None, None, 9) == "too_large"
     store.persist(alice)
     assert len(store.claim("/chat", "p1", None, None, 10).missed) == 10
 
@@ -106,7 +115,10 @@ def test_only_drops_the_client_did_not_ask_for_keep_a_session():
         pid = recovery.connected("/chat", sid)
         recovery.disconnected("/chat", sid, [sid], reason)
         recovery.forget("/chat", sid)
-        kept = store.claim("/chat", pid, None, None, None) is not None
+        try:
+            kept = store.claim("/chat", pid, None, None, None) is not None
+        except NotRecovered:
+            kept = False
         assert kept == (reason in ("transport close", "ping timeout")), reason
 
 

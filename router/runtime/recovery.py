@@ -49,6 +49,19 @@ SERVER_SHUTTING_DOWN = "server shutting down"
 RECOVERABLE_REASONS = frozenset({"transport close", "transport error", "ping timeout", SERVER_SHUTTING_DOWN})
 
 
+class NotRecovered(Exception):
+    """A session a CONNECT asked back cannot be recovered; ``outcome`` says why, for the metric:
+    ``unknown`` (no such pid, or expired), ``too_old`` (the log no longer reaches its offset),
+    ``too_large`` (more than the client's queue holds)."""
+
+    def __init__(self, outcome: str):
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+OUTCOMES = ("recovered", "unknown", "too_old", "too_large", "failed")
+
+
 @dataclass
 class Session:
     """What a dropped client gets back. ``state`` is the router's own (identity, event count);
@@ -205,21 +218,21 @@ class MemoryStore:
     def claim(self, namespace: str, pid: str, offset: str | None, max_bytes: int | None,
               max_packets: int | None) -> Restoring | None:
         """The session ``pid`` of ``namespace`` with what it missed after ``offset`` (its start
-        if None), taken out of the store: a session recovers once. None if it is unknown,
-        expired, or cannot be replayed (see the module's doc)."""
+        if None), taken out of the store: a session recovers once. Raises :class:`NotRecovered`
+        if it is unknown, expired, or cannot be replayed (see the module's doc)."""
         now = self.clock()
         with self._lock:
             self._expire(now)
             session = self._sessions.get(pid)
             if session is None or session.namespace != namespace:
-                return None
+                raise NotRecovered("unknown")
             del self._sessions[pid]
             entries = self._after(namespace, offset if offset is not None else session.start)
             if entries is None:
                 log.info("recovery of %s on %s: offset %s is no longer in the log (max_buffered_packets, "
                          "max_buffered_bytes, max_disconnection); it connects as new", session.sid,
                          namespace, offset)
-                return None
+                raise NotRecovered("too_old")
             restoring = Restoring(session, last=entries[-1].offset if entries else None)
             size = 0
             for entry in entries:
@@ -227,8 +240,7 @@ class MemoryStore:
                     restoring.missed.append(entry.data)
                     restoring.offsets.add(entry.offset)
                     size += entry.size
-        if not fits(len(restoring.missed), size, max_packets, max_bytes, session, namespace):
-            return None
+        check_fits(len(restoring.missed), size, max_packets, max_bytes, session, namespace)
         return restoring
 
     def more(self, restoring: Restoring) -> list[list]:
@@ -236,15 +248,15 @@ class MemoryStore:
         return []
 
 
-def fits(packets: int, size: int, max_packets: int | None, max_bytes: int | None, session: Session,
-         namespace: str) -> bool:
-    """Whether a replay fits the client's outgoing queue; logs why not."""
+def check_fits(packets: int, size: int, max_packets: int | None, max_bytes: int | None, session: Session,
+               namespace: str) -> None:
+    """Raise :class:`NotRecovered` (logged) unless a replay fits the client's outgoing queue."""
     if (max_packets is None or packets <= max_packets) and (max_bytes is None or size <= max_bytes):
-        return True
+        return
     log.warning("recovery of %s on %s: it missed %s packets (%s bytes), more than its outgoing queue "
                 "holds (server.max_queued_messages_per_client, max_queued_bytes_per_client); it "
                 "connects as new", session.sid, namespace, f"{packets:,}", f"{size:,}")
-    return False
+    raise NotRecovered("too_large")
 
 
 @dataclass
@@ -264,8 +276,10 @@ class Recovery:
 
     def __init__(self, store, namespaces: Iterable[str], skip_auth: bool,
                  state_of: Callable[[str, str], dict | None] = lambda namespace, sid: None,
-                 replay_caps: tuple[int | None, int | None] = (None, None)):
+                 replay_caps: tuple[int | None, int | None] = (None, None),
+                 on_outcome: Callable[[str, str], None] = lambda namespace, outcome: None):
         self.store = store
+        self.on_outcome = on_outcome  # (namespace, one of OUTCOMES), for the metrics
         self.namespaces = frozenset(namespaces)
         self.skip_auth = skip_auth
         self.state_of = state_of
@@ -302,10 +316,16 @@ class Recovery:
             return None
         max_packets, max_bytes = self.replay_caps
         try:
-            return self.store.claim(namespace, pid, offset, max_bytes, max_packets)
+            restoring = self.store.claim(namespace, pid, offset, max_bytes, max_packets)
+        except NotRecovered as refusal:
+            self.on_outcome(namespace, refusal.outcome)
+            return None
         except Exception:  # a store that failed recovers nothing: the client connects as new
             log.exception("recovery on %s: reading the session failed; the client connects as new", namespace)
+            self.on_outcome(namespace, "failed")
             return None
+        self.on_outcome(namespace, "recovered")
+        return restoring
 
     def restoring(self, namespace: str, sid: str) -> Restoring | None:
         """The session ``sid`` is recovering while its connect runs, if it is."""

@@ -35,8 +35,9 @@ from router.runtime.recovery import (
     Recovery,
     Restoring,
     Session,
+    NotRecovered,
     addressed_to,
-    fits,
+    check_fits,
     packet_size,
 )
 from router.server.brokers import redis_client_for
@@ -59,7 +60,8 @@ def install_recovery(compiled, server, dispatcher) -> Recovery | None:
         store = MemoryStore(settings.max_disconnection, settings.max_buffered_packets,
                             settings.max_buffered_bytes)
     recovery = Recovery(store, compiled.namespaces, settings.skip_auth, dispatcher.connection_state,
-                        (config.max_queued_messages_per_client, config.max_queued_bytes_per_client))
+                        (config.max_queued_messages_per_client, config.max_queued_bytes_per_client),
+                        on_outcome=dispatcher.metrics.recovery)
     connection_recovery.install(server, recovery)
     dispatcher.recovery = recovery
     return recovery
@@ -159,17 +161,20 @@ class RedisStore:
 
     def claim(self, namespace: str, pid: str, offset: str | None, max_bytes: int | None,
               max_packets: int | None) -> Restoring | None:
-        raw = self._call("claiming a session", lambda: self.redis.getdel(self._session_key(pid)))
+        raw = self._call("claiming a session", lambda: self.redis.getdel(self._session_key(pid)),
+                         default=False)
+        if raw is False:
+            raise RuntimeError("Redis did not answer")  # counted as failed: Redis is away
         if raw is None:
-            return None
+            raise NotRecovered("unknown")
         value = json.loads(raw)
         if value["namespace"] != namespace:
-            return None
+            raise NotRecovered("unknown")
         session = Session(value["pid"], value["sid"], namespace, value["rooms"], value["state"],
                           value["start"], value["at"])
         start = offset if offset is not None else session.start
         if not _OFFSET.match(start):
-            return None
+            raise NotRecovered("too_old")  # no offset this log gave
         restoring = Restoring(session, last=start)
         key, size = self._log_key(namespace), 0
         if start != "0-0":
@@ -178,19 +183,18 @@ class RedisStore:
             if not found:
                 log.info("recovery of %s on %s: offset %s is no longer in the log; it connects as new",
                          session.sid, namespace, start)
-                return None
+                raise NotRecovered("too_old")
         while True:
             entries = self._read_after(key, restoring.last)
             if entries is None:
-                return None
+                raise RuntimeError("Redis did not answer")
             for offset_read, data, to, skip in entries:
                 restoring.last = offset_read
                 if data is not None and addressed_to(session.rooms, to, skip):
                     restoring.missed.append(data)
                     restoring.offsets.add(offset_read)
                     size += packet_size(data)
-            if not fits(len(restoring.missed), size, max_packets, max_bytes, session, namespace):
-                return None
+            check_fits(len(restoring.missed), size, max_packets, max_bytes, session, namespace)
             if len(entries) < PAGE:
                 return restoring
 
