@@ -150,3 +150,31 @@ def test_emits_with_a_callback_are_not_logged_volatile_ones_only_hold_a_place_an
     assert not isinstance(plain.socketio.server.manager, RecoveringManager)
     assert plain.dispatcher.recovery is None
     assert "_send_packet" not in vars(plain.socketio.server)
+
+
+def test_check_strict_warns_where_a_cluster_cannot_share_sessions_and_of_a_shutdown_it_overrides():
+    import textwrap
+
+    from router.compile.load import load_source
+    from router.config.lint import find_risks
+    from router.config.source import parse_config_text
+
+    def risks(server):
+        text = f"""
+            server: {server}
+            namespaces:
+              /chat:
+                auth: [{{token: {{values: ["${{T}}"]}}}}]
+                rate: 5/s
+        """
+        compiled = load_source(parse_config_text(textwrap.dedent(text).lstrip(), "c.yaml", {"T": "x"}))
+        return [p.message for p in find_risks(compiled.config, compiled.source)]
+
+    assert risks('{message_queue: "amqp://127.0.0.1:5672//", connection_state_recovery: {}}') == [
+        "connection state recovery keeps its sessions in each process with this message_queue: a client "
+        "that comes back to another process connects as new"]
+    assert risks("{shutdown_reconnect: false, connection_state_recovery: {}}") == [
+        "shutdown_reconnect: false has no effect with connection_state_recovery: a stop tells clients to "
+        "come back"]
+    assert risks('{message_queue: "redis://127.0.0.1:6379/0", connection_state_recovery: {}}') == []
+    assert risks("{shutdown_reconnect: false}") == []
