@@ -29,6 +29,7 @@ LAYER_MODULES = {
     "test_broker_outage.py": {"broker"},
     "test_browser.py": {"browser"},
     "test_connection_recovery.py": {"processes", "node"},
+    "test_recovery_redis.py": {"broker"},
     "test_deploy_nginx.py": {"nginx", "broker", "node"},
     "test_emit_command.py": {"cli"},
     "test_http_backend_integration.py": {"processes", "node"},
