@@ -107,8 +107,9 @@ def chat(write_config, router_process):
         each.close()
 
 
-def test_a_python_client_cut_at_the_tcp_level_gets_its_sid_rooms_identity_and_what_it_missed(chat):
-    room = chat()
+@pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
+def test_a_python_client_cut_at_the_tcp_level_gets_its_sid_rooms_identity_and_what_it_missed(chat, mode):
+    room = chat(server=f"async_mode: {mode}")
     alice = RecoveringClient(room.via_proxy, auth=ALICE).connect()
     assert alice.wait_for(1, "welcome")[0][0] == {"recovered": False, "name": "alice"}
     assert alice.call("join", "lobby") is True

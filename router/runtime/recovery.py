@@ -274,8 +274,11 @@ class Recovery:
     def __init__(self, store, namespaces: Iterable[str], skip_auth: bool,
                  state_of: Callable[[str, str], dict | None] = lambda namespace, sid: None,
                  replay_caps: tuple[int | None, int | None] = (None, None),
-                 on_outcome: Callable[[str, str], None] = lambda namespace, outcome: None):
+                 on_outcome: Callable[[str, str], None] = lambda namespace, outcome: None,
+                 threads: bool = False):
         self.store = store
+        # Sends may run in other threads during a recovery (the threading mode): hold them too.
+        self.threads = threads
         self.on_outcome = on_outcome  # (namespace, one of OUTCOMES), for the metrics
         self.namespaces = frozenset(namespaces)
         self.skip_auth = skip_auth
@@ -364,9 +367,10 @@ class Recovery:
         return bool(self._held)
 
     def start_holding(self, namespace: str, sid: str) -> None:
-        """From now until :meth:`stop_holding`, packets for ``sid`` are kept back (a shared
-        store's replay is read over the network); in one process there is nothing to hold."""
-        if self.store.shared:
+        """From now until :meth:`stop_holding`, packets for ``sid`` are kept back: a shared
+        store's replay is read over the network, and threads send while it is sent. Green
+        threads in one process do not switch during a recovery: nothing to hold there."""
+        if self.store.shared or self.threads:
             self._held[(namespace, sid)] = []
 
     def hold(self, namespace: str, event: str, data: Any, to: Any, skip: Any,

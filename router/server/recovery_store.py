@@ -61,7 +61,7 @@ def install_recovery(compiled, server, dispatcher) -> Recovery | None:
                             settings.max_buffered_bytes)
     recovery = Recovery(store, compiled.namespaces, settings.skip_auth, dispatcher.connection_state,
                         (config.max_queued_messages_per_client, config.max_queued_bytes_per_client),
-                        on_outcome=dispatcher.metrics.recovery)
+                        on_outcome=dispatcher.metrics.recovery, threads=config.async_mode == "threading")
     connection_recovery.install(server, recovery)
     dispatcher.recovery = recovery
     return recovery

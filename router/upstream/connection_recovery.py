@@ -17,8 +17,9 @@ path, on a server whose config turns recovery on (nothing here runs otherwise):
 - ``emit`` (overridden): every event packet without a callback gets its offset as the
   last argument, in the process that emits it (so a cluster's processes send the same
   offset); a volatile one is logged as not to be replayed.
-- ``PubSubManager._handle_emit`` (overridden): while a recovered client's replay is read
-  from a shared store, packets for it are held and sent after the replay, none twice.
+- ``PubSubManager._handle_emit`` (overridden), and ``emit`` in process: while a recovered
+  client's replay is read from a shared store (or, in the threading mode, while another
+  thread may send), packets for it are held and sent after the replay, none twice.
 - ``Server._handle_disconnect`` (wrapped): a client that dropped leaves its session
   behind, with its rooms, before python-socketio takes it out of them.
 
@@ -43,6 +44,7 @@ import logging
 
 from bidict import ValueDuplicationError
 from socketio import packet
+from socketio.pubsub_manager import PubSubManager
 
 from router.delivery import sends_are_volatile
 from router.upstream._contract import Needs, Seam
@@ -107,6 +109,11 @@ class RecoveringManager:
         recovery = self.recovery
         if callback is None and recovery is not None and recovery.covers(namespace or "/"):
             data = recovery.stamp(namespace or "/", event, data, to or room, skip_sid, sends_are_volatile())
+            if recovery.holding and not isinstance(self, PubSubManager):
+                # In process the emit is the delivery (a pub/sub manager's is _handle_emit, below).
+                held = recovery.hold(namespace or "/", event, data, to or room, skip_sid, self.get_rooms)
+                if held:
+                    skip_sid = _with(skip_sid, held)
         return super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to,
                             **kwargs)
 
@@ -116,15 +123,18 @@ class RecoveringManager:
             held = recovery.hold(message.get("namespace") or "/", message["event"], _arguments(message),
                                  message.get("room"), message.get("skip_sid"), self.get_rooms)
             if held:
-                skip = message.get("skip_sid")
-                skip = [] if skip is None else [skip] if isinstance(skip, str) else list(skip)
-                message = {**message, "skip_sid": skip + held}
+                message = {**message, "skip_sid": _with(message.get("skip_sid"), held)}
         return super()._handle_emit(message)
 
     def basic_disconnect(self, sid, namespace, **kwargs):
         super().basic_disconnect(sid, namespace, **kwargs)
         if self.recovery is not None:
             self.recovery.forget(namespace, sid)
+
+
+def _with(skip, sids: list[str]) -> list[str]:
+    """python-socketio's ``skip_sid`` (None, a sid or a list) with ``sids`` too."""
+    return ([] if skip is None else [skip] if isinstance(skip, str) else list(skip)) + sids
 
 
 def _arguments(message) -> tuple:
