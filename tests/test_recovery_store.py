@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.runtime.recovery import MemoryStore, NotRecovered, Recovery, Session, addressed_to
+from router.runtime.recovery import MemoryStore, NotRecovered, Recovery, Restoring, Session, addressed_to
 
 
 def refused(store, *args) -> str:
@@ -178,3 +178,22 @@ def test_check_strict_warns_where_a_cluster_cannot_share_sessions_and_of_a_shutd
         "come back"]
     assert risks('{message_queue: "redis://127.0.0.1:6379/0", connection_state_recovery: {}}') == []
     assert risks("{shutdown_reconnect: false}") == []
+
+
+def test_packets_held_during_a_replay_come_after_it_none_twice():
+    store = MemoryStore(60, 100, 1_000_000)
+    store.shared = True  # as a Redis store: the replay is read over the network
+    recovery = Recovery(store, ["/chat"], skip_auth=True)
+    restoring = Restoring(session(store), offsets={"e.2"})
+    recovery.start_holding("/chat", "s1")
+    assert recovery.holding
+
+    def rooms_of(sid, namespace):
+        return ["s1", "lobby"]
+
+    assert recovery.hold("/chat", "said", ("replayed already", "e.2"), "lobby", None, rooms_of) == ["s1"]
+    assert recovery.hold("/chat", "said", ("new", "e.3"), "lobby", None, rooms_of) == ["s1"]
+    assert recovery.hold("/chat", "said", ("elsewhere", "e.4"), "other", None, rooms_of) == []
+    assert recovery.hold("/other", "said", ("other namespace", "e.5"), None, None, rooms_of) == []
+    assert recovery.stop_holding("/chat", "s1", restoring) == [["said", "new", "e.3"]]
+    assert not recovery.holding
