@@ -143,6 +143,24 @@ def test_a_python_client_cut_at_the_tcp_level_gets_its_sid_rooms_identity_and_wh
     alice.close()
 
 
+def test_a_client_back_before_the_server_saw_its_old_connection_drop_recovers(chat):
+    room = chat()
+    alice = RecoveringClient(room.via_proxy, auth=ALICE).connect()
+    assert alice.call("join", "lobby") is True
+    room.say("one")
+    alice.wait_for(1, "said")
+    sid = alice.sid
+    room.proxy.freeze()  # the old connection hangs, open: the server sees no drop (Node: new session)
+    room.say("two", "three")
+    alice.resume(room.router.url)
+    assert alice.sid == sid
+    assert alice.wait_for(2, "welcome")[1][0] == {"recovered": True, "name": "alice"}
+    assert texts(alice.wait_for(3, "said")) == ["one", "two", "three"]
+    wait_for_log(room.router, re.escape(f"{sid} is back on a new connection; its old one is closed"))
+    room.proxy.restore()
+    alice.close()
+
+
 def test_socket_io_client_recovers_by_itself_after_a_tcp_cut(chat, js):  # noqa: F811
     room = chat()
     js.connect("alice", room.via_proxy, "/chat", auth=ALICE, transports=["websocket"], reconnect=0.1)

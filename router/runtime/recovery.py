@@ -19,7 +19,9 @@ router/server/recovery_store.py on Redis, the cluster), and
 router/upstream/connection_recovery.py puts it where python-socketio connects,
 emits and disconnects.
 
-Three things differ from Node, all for the client's sake. A volatile packet carries an
+Four things differ from Node, all for the client's sake. A client back on a new
+connection before this process saw its old one drop recovers (router/upstream/connection_recovery.py
+drops the old one first); Node connects it as new. A volatile packet carries an
 offset too, but is not replayed: socket.io-client takes any string last argument for
 the offset, so after a volatile ``"typing"`` Node's client asks for an offset no log
 holds and connects as new. A client that had received nothing yet has no offset to send:
@@ -285,6 +287,7 @@ class Recovery:
         self.state_of = state_of
         self.replay_caps = replay_caps
         self._live: dict[tuple[str, str], _Live] = {}
+        self._by_pid: dict[str, tuple[str, str]] = {}  # pid -> (namespace, sid) of a live session
         self._restoring: dict[tuple[str, str], Restoring] = {}
         self._held: dict[tuple[str, str], list[list]] = {}
 
@@ -358,7 +361,15 @@ class Recovery:
         else:
             pid, start = secrets.token_urlsafe(16), self.store.position(namespace)
         self._live[(namespace, sid)] = _Live(pid, start)
+        self._by_pid[pid] = (namespace, sid)
         return pid
+
+    def live_sid(self, namespace: str, auth: Any) -> str | None:
+        """The sid still connected here whose ``pid`` a CONNECT's auth payload holds: its client
+        is back on a new connection before this process saw the old one drop."""
+        pid = auth.get("pid") if isinstance(auth, dict) else None
+        live = self._by_pid.get(pid) if isinstance(pid, str) else None
+        return live[1] if live is not None and live[0] == namespace else None
 
     # -- packets that arrive while a replay is read -----------------------------------------
 
@@ -408,4 +419,6 @@ class Recovery:
 
     def forget(self, namespace: str, sid: str) -> None:
         """``sid`` left ``namespace`` (whatever the reason): nothing live of it is kept."""
-        self._live.pop((namespace, sid), None)
+        live = self._live.pop((namespace, sid), None)
+        if live is not None:
+            self._by_pid.pop(live.pid, None)

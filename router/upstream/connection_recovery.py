@@ -21,7 +21,10 @@ path, on a server whose config turns recovery on (nothing here runs otherwise):
   client's replay is read from a shared store (or, in the threading mode, while another
   thread may send), packets for it are held and sent after the replay, none twice.
 - ``Server._handle_disconnect`` (wrapped): a client that dropped leaves its session
-  behind, with its rooms, before python-socketio takes it out of them.
+  behind, with its rooms, before python-socketio takes it out of them. A CONNECT with the
+  ``pid`` of a client still connected here (its network changed before this process saw
+  the old connection drop) drops that connection first, which keeps its session: Node
+  connects such a client as new.
 
 | module | name | why |
 |---|---|---|
@@ -32,6 +35,8 @@ path, on a server whose config turns recovery on (nothing here runs otherwise):
 | socketio.manager, socketio.pubsub_manager | ``emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)`` (overridden) | the offset |
 | socketio.pubsub_manager | ``PubSubManager._handle_emit(message)`` (overridden): a message's ``event``, ``data`` (binary parts in base64 after ``binary``), ``namespace``, ``room``, ``skip_sid``, ``callback`` | hold what arrives during a replay |
 | socketio.packet | ``Packet(packet_type, data, namespace)``, ``CONNECT``, ``EVENT`` | the replayed packets |
+| socketio.base_manager | ``eio_sid_from_sid(sid, namespace)`` | the old connection of a client back on a new one (dropped through router/upstream/engineio_sockets.py) |
+| engineio.base_server | ``BaseServer.reason.TRANSPORT_CLOSE`` (documented) | the reason that old connection ends with |
 | bidict | ``ValueDuplicationError`` | what ``pre_connect`` catches for a client already connected |
 
 tested with: python-socketio 5.18.1
@@ -47,6 +52,7 @@ from socketio import packet
 from socketio.pubsub_manager import PubSubManager
 
 from router.delivery import sends_are_volatile
+from router.upstream import engineio_sockets
 from router.upstream._contract import Needs, Seam
 
 SEAM = Seam("connection state recovery", {"python-socketio": "5.18.1"}, requires=[
@@ -58,6 +64,8 @@ SEAM = Seam("connection state recovery", {"python-socketio": "5.18.1"}, requires
     Needs("socketio.base_manager", "BaseManager.basic_disconnect", ("self", "sid", "namespace"), exact=False),
     Needs("socketio.base_manager", "BaseManager", attributes=("pending_connect", "rooms")),
     Needs("socketio.base_manager", "BaseManager.sid_from_eio_sid", ("eio_sid", "namespace")),
+    Needs("socketio.base_manager", "BaseManager.eio_sid_from_sid", ("sid", "namespace")),
+    Needs("engineio.base_server", "BaseServer.reason.TRANSPORT_CLOSE"),
     Needs("socketio.manager", "Manager.emit", ("self", "event", "data", "namespace", "room", "skip_sid",
                                               "callback", "to", "kwargs"), exact=True),
     Needs("socketio.pubsub_manager", "PubSubManager.emit", ("self", "event", "data", "namespace", "room",
@@ -74,6 +82,7 @@ SEAM = Seam("connection state recovery", {"python-socketio": "5.18.1"}, requires
 log = logging.getLogger("socketio_router")
 
 RECOVERY_KEYS = ("pid", "offset")
+TRANSPORT_CLOSE = "transport close"  # python-engineio's reason for a connection that dropped
 
 
 class RecoveringManager:
@@ -164,6 +173,14 @@ def install(server, recovery) -> None:
         name = namespace or "/"
         if not (recovery.covers(name) and isinstance(data, dict) and "pid" in data):
             return handle_connect(eio_sid, namespace, data)
+        ghost = recovery.live_sid(name, data)
+        if ghost is not None:
+            # Its client is back before this process saw the old connection drop (a network that
+            # changed under it): that connection is dead, and dropping it keeps its session.
+            ghost_eio_sid = manager.eio_sid_from_sid(ghost, name)
+            if ghost_eio_sid is not None and ghost_eio_sid != eio_sid \
+                    and engineio_sockets.drop_session(server.eio, ghost_eio_sid, TRANSPORT_CLOSE):
+                log.info("recovery on %s: %s is back on a new connection; its old one is closed", name, ghost)
         restoring = recovery.claim(name, data)
         data = {key: value for key, value in data.items() if key not in RECOVERY_KEYS} or None
         if restoring is not None:

@@ -1,4 +1,5 @@
-"""The Engine.IO sessions a graceful stop says goodbye to: listed, sent a CLOSE, watched, ended.
+"""The Engine.IO sessions a graceful stop says goodbye to: listed, sent a CLOSE, watched, ended;
+and a session whose client came back on a new connection, dropped.
 
 python-engineio has no public call for "close every session after its last packet
 is out": ``Server.disconnect()`` closes at once, and a long-polling client whose
@@ -68,6 +69,16 @@ def still_open(among: list) -> list:
 def polling(among: list) -> list:
     """The sessions that never upgraded to WebSocket (long-polling clients)."""
     return [s for s in among if not s.upgraded]
+
+
+def drop_session(eio, eio_sid: str, reason: str) -> bool:
+    """Close the session ``eio_sid`` at once, as if its connection had dropped (no CLOSE is sent,
+    the disconnect handlers run with ``reason`` before this returns); False if there is none."""
+    session = eio.sockets.get(eio_sid)
+    if session is None:
+        return False
+    end_session(eio, session, reason)
+    return True
 
 
 def end_session(eio, session, reason: str | None = None) -> None:
