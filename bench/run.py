@@ -41,9 +41,11 @@ from processes import BENCH, INTAKE_LOAD, ROOT, BenchError, LoadProcess, Server,
 from table import FIGURES, render  # noqa: E402
 
 CONFIG = BENCH / "configs" / "bench.yaml"
+RECOVERY_CONFIG = BENCH / "configs" / "bench-recovery.yaml"  # the same job, connection state recovery on
 REDIS = ("127.0.0.1", 6379)
 MODES = ("eventlet", "gevent", "threading")
-PARTS = ("check", "echo", "fanout", "connections", "redis", "backend", "intake", "flood", "stall")
+PARTS = ("check", "echo", "fanout", "connections", "redis", "backend", "intake", "flood", "stall",
+         "recovery")
 # The intake figures measure the transport, not the budget: the router's is set out of reach.
 UNBOUNDED_BYTES_PER_SECOND = 10**12
 
@@ -238,6 +240,42 @@ def stall(results: Results, plan: Plan, mode: str, servers: dict) -> None:
         results.put("stall reader cut off", mode, target, 1.0 if all(cut_off) else 0.0)
 
 
+def recovery(results: Results, plan: Plan, mode: str) -> None:
+    """The router's fan-out with connection state recovery on against off, taking turns in one run:
+    its log in memory, and in Redis (one process on a Redis message queue, on and off alike)."""
+    where = {"": ("", "")}
+    if redis_available():
+        channel = f"bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        where[", Redis"] = (f"redis://{REDIS[0]}:{REDIS[1]}", channel)
+    else:
+        results.errors.append(f"recovery fan-out over Redis [{mode}]: skipped, nothing listens on "
+                              f"{REDIS[0]}:{REDIS[1]}")
+    for suffix, (queue, channel) in where.items():
+        factories = {"off": partial(Server.router, CONFIG, mode, queue, f"{channel}-off"),
+                     "on": partial(Server.router, RECOVERY_CONFIG, mode, queue, f"{channel}-on")}
+        with started(factories) as servers:
+            if len(servers) < 2:
+                continue
+            for receivers in plan.fanout_receivers:
+                rates = {"off": 0.0, "on": 0.0}
+                for turn in range(plan.repeat):
+                    for label, server in _rotate(servers, turn):
+                        try:
+                            out = run_load({"scenario": "fanout", "urls": [server.url], "receivers": receivers,
+                                            "window": max(2, 500 // receivers), "seconds": plan.seconds,
+                                            "maxCount": 100_000, "limit": 90})
+                        except BenchError as exc:
+                            results.fail(f"recovery fan-out{suffix}, {receivers} receivers", mode, label, exc)
+                            continue
+                        if out["deliveries"] == out["expected"]:
+                            rates[label] = max(rates[label], out["rate"])
+                for label, rate in rates.items():
+                    results.put(f"recovery fan-out/s {label}{suffix}, {receivers}", mode, "router", rate)
+                if rates["off"] and rates["on"]:
+                    results.put(f"recovery fan-out kept{suffix}, {receivers}", mode, "router",
+                                rates["on"] / rates["off"])
+
+
 def connections(results: Results, plan: Plan, mode: str, target: str, server: Server) -> None:
     """Open ``plan.connections`` WebSocket clients; time it and weigh them in the server's RSS."""
     # Warm up first: the first connections import the WebSocket driver and fill caches.
@@ -343,6 +381,10 @@ def run(plan: Plan) -> Results:
                         connections(results, plan, mode, target, server)
                 except BenchError as exc:
                     results.fail(f"{plan.connections:,} connections", mode, target, exc)
+        if "recovery" in plan.parts and mode in plan.connection_modes:
+            print(f"bench: {mode}: fan-out with connection state recovery on and off", file=sys.stderr,
+                  flush=True)
+            recovery(results, plan, mode)
         if "backend" in plan.parts:
             print(f"bench: {mode}: echo through a backend", file=sys.stderr, flush=True)
             backend.measure(results, plan, mode)

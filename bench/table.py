@@ -66,6 +66,8 @@ _PATTERNS = [
     (r"stall fan-out kept", Figure("x", True, lambda values: "ok" if values["router"] >= 0.8 else "MISS",
                                    ">= 0.8")),
     (r"stall RSS growth MB", Figure("MB", False, _at_most(64.0), "<= 64 MB")),
+    (r"recovery fan-out/s (off|on)(, Redis)?, \d+", Figure("/s", True)),
+    (r"recovery fan-out kept(, Redis)?, \d+", Figure("x", True)),
     (r"stall reader cut off", Figure("yes/no", True, lambda values: "ok" if values["router"] else "MISS",
                                      "yes")),
 ]
@@ -123,6 +125,14 @@ def label(name: str) -> str:
     match = re.fullmatch(r"CPU us per backend call, (\d+) clients", name)
     if match:
         return f"server CPU per call through a backend, {int(match.group(1)):,} clients (us)"
+    match = re.fullmatch(r"recovery fan-out/s (off|on)(, Redis)?, (\d+)", name)
+    if match:
+        return (f"fan-out deliveries/s, {int(match.group(3)):,} receivers, connection state recovery "
+                f"{match.group(1)}{' (log in Redis)' if match.group(2) else ''}")
+    match = re.fullmatch(r"recovery fan-out kept(, Redis)?, (\d+)", name)
+    if match:
+        return (f"fan-out with recovery / without, {int(match.group(2)):,} receivers"
+                f"{' (log in Redis)' if match.group(1) else ''}")
     match = re.fullmatch(r"intake MB/s, (\d+) KB", name)
     if match:
         return f"intake from 1 client, {match.group(1)} KB messages (MB/s)"

@@ -222,6 +222,8 @@ class StepContext:
     ``rooms.history`` keep (across the cluster), :meth:`in_room` whether the sender is in a room.
     ``count`` is how many events this client has sent on this namespace, this one
     included (0 in on_connect), as the classic Flask-SocketIO example counts them.
+    ``recovered`` is true for a client whose session came back with connection state
+    recovery (its on_connect steps included), false otherwise.
     In on_error steps, ``error`` is the message of what failed and ``failure`` the
     whole error payload (``message``, ``event``, and ``code`` with the details of a
     :class:`StepError` that has one). A step hands a value to the steps after it
@@ -229,7 +231,8 @@ class StepContext:
     """
 
     __slots__ = ("socketio", "namespace", "sid", "event", "args", "auth", "identity",
-                 "error", "failure", "ack", "has_ack", "count", "_template_context", "_variables")
+                 "error", "failure", "ack", "has_ack", "count", "recovered", "_template_context",
+                 "_variables")
 
     # Set on the app's own subclass (router/runtime/dispatch.py) when its config uses them.
     _presence = None  # router/runtime/presence.py Presence
@@ -250,6 +253,7 @@ class StepContext:
         self.ack: tuple = ()
         self.has_ack = False
         self.count = count
+        self.recovered = False  # set for on_connect steps: the client's session was recovered
         self._template_context: dict | None = None
         self._variables: dict | None = None
 
@@ -366,7 +370,7 @@ class StepContext:
 _TEMPLATE_VARIABLES: dict[str, Callable[[StepContext], Any]] = {
     "data": StepContext.data.fget, "args": lambda ctx: list(ctx.args),
     **{name: operator.attrgetter(name) for name in ("event", "namespace", "sid", "auth", "identity",
-                                                    "error", "count", "failure")},
+                                                    "error", "count", "failure", "recovered")},
 }
 
 

@@ -139,17 +139,22 @@ class JsDriver:
 
     # -- commands ------------------------------------------------------------
 
-    def connect(self, id, url, namespace="/", auth=None, transports=None, query=None, headers=None):
-        """Open socket ``id`` to ``url + namespace`` (no reconnection, no shared manager).
+    def connect(self, id, url, namespace="/", auth=None, transports=None, query=None, headers=None,
+                reconnect=None):
+        """Open socket ``id`` to ``url + namespace`` (no shared manager; no reconnection unless
+        ``reconnect`` gives its delay in seconds).
 
         ``transports`` e.g. ``["websocket"]`` or ``["polling"]``; None keeps the
         client default (polling, then upgrade), and then the ``transport`` that
         ``connect`` reports may already be "websocket". Returns at once: use
-        ``wait_connected`` or ``wait_connect_error``.
+        ``wait_connected`` or ``wait_connect_error``. A ``connect`` message says whether
+        socket.io-client reports the connection ``recovered`` (connection state recovery);
+        with ``reconnect``, each reconnection reports one more.
         """
         self._send({
             "op": "connect", "id": id, "url": url, "namespace": namespace,
             "auth": auth, "transports": transports, "query": query, "extraHeaders": headers,
+            "reconnect": None if reconnect is None else int(reconnect * 1000),
         })
 
     def emit(self, id, event, *args, ack=False, timeout=None):

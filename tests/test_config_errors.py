@@ -128,7 +128,7 @@ def test_template_syntax_error_and_unknown_variable(write_config):
     assert first.startswith(f"{path}:5: namespaces['/chat'].events.a[0].emit.data: template syntax error in '{{{{ data.x ':")
     assert second == (f"{path}:7: namespaces['/chat'].events.b[0].emit.data: template '{{{{ dta.x }}}}' uses "
                       "unknown variable 'dta'\n  Hint: templates here can use: args, auth, count, data, event, "
-                      "identity, namespace, sid")
+                      "identity, namespace, recovered, sid")
 
 
 def test_error_variable_only_in_on_error(write_config):

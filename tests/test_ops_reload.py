@@ -347,3 +347,47 @@ def free_port() -> int:
     with sockets.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_with_recovery_on_redis_a_swap_keeps_clients_and_a_restart_recovers_them(tmp_path, router_process, js):
+    from tests.support.cluster import BROKERS, subscribed, unique_channel
+
+    recovery = (f'  message_queue: "{BROKERS["redis"]}"\n  channel: "{unique_channel("reload")}"\n'
+                f"  connection_state_recovery: {{max_disconnection: 1m}}\n")
+    config = tmp_path / "rooms.yaml"
+    config.write_text(rooms_config().replace("server:\n", "server:\n" + recovery))
+    router = router_process(config, "--reload")
+    wait_for_log(router, "reload: watching")
+    subscribed(router)
+    js.connect("carol", router.url, namespace="/chat", auth={"token": "t1"}, transports=["websocket"],
+               reconnect=0.2)
+    carol = js.wait_connected("carol")
+    assert js.wait_ack("carol", js.emit("carol", "join", "lobby", ack=True)) == [True]
+    sender = member(router.url)
+
+    def say(text: str) -> None:
+        sender.emit("say", {"room": "lobby", "text": text}, namespace="/chat")
+
+    # An edit of a step: swapped in place, nobody disconnected, offsets go on.
+    say("one")
+    config.write_text(rooms_config(suffix=" (v2)").replace("server:\n", "server:\n" + recovery))
+    touch_later(config)
+    wait_for_log(router, "reload: the new configuration is serving (swapped in place")
+    say("two")
+    js.wait_for(lambda m: m["type"] == "event" and m["event"] == "said" and m["args"][0] == "two (v2)")
+
+    # A change only a new process applies: the old one says "come back", the new one recovers it.
+    config.write_text(rooms_config(suffix=" (v3)").replace("server:\n", "server:\n  ping_interval: 10\n" + recovery))
+    touch_later(config)
+    assert js.wait_disconnect("carol", timeout=30) == "transport close"
+    again = js.wait_connected("carol", timeout=30)
+    wait_for_log(router, "reload: the new configuration is serving (in a new process")
+    assert again["recovered"] is True and again["sid"] == carol["sid"]
+    sender.disconnect()
+    sender = member(router.url)  # python-socketio's client does not reconnect by itself
+    say("three")  # relayed by the new process to the room the recovered client is back in
+    js.wait_for(lambda m: m["type"] == "event" and m["event"] == "said" and m["args"][0] == "three (v3)")
+    said = [message["args"] for message in js.events("carol", "said")]
+    assert [args[0] for args in said] == ["one", "two (v2)", "three (v3)"]
+    assert len({args[-1] for args in said}) == 3  # each with its own offset, none twice
+    sender.disconnect()

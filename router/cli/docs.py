@@ -58,6 +58,7 @@ def config_models() -> dict[str, type[BaseModel]]:
         AdminUIConfig,
         EventConfig,
         NamespaceConfig,
+        RecoveryConfig,
         RouterConfig,
         ServerConfig,
         TimerConfig,
@@ -67,7 +68,7 @@ def config_models() -> dict[str, type[BaseModel]]:
             "admin-ui-keys": AdminUIConfig, "namespace-keys": NamespaceConfig,
             "event-keys": EventConfig, "rate-keys": RateConfig, "event-rate-keys": EventRateConfig,
             "rooms-keys": RoomsConfig, "presence-keys": PresenceConfig, "history-keys": HistoryConfig,
-            "timer-keys": TimerConfig}
+            "timer-keys": TimerConfig, "recovery-keys": RecoveryConfig}
 
 
 def nested_models(model: type[BaseModel], seen: set | None = None) -> set[type[BaseModel]]:

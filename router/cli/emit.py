@@ -76,15 +76,20 @@ def emit(args) -> int:
     problem = namespace_problem(request.namespace, compiled.namespaces)
     if problem:
         return _usage(f"--namespace: {problem}")
-    return _publish(request, server.message_queue, server.channel)
+    return _publish(request, server.message_queue, server.channel, compiled)
 
 
-def _publish(request, url: str, channel: str) -> int:
+def _publish(request, url: str, channel: str, compiled) -> int:
     from router.config.brokers import redact
     from router.runtime.emit_request import send
     from router.server.managers import create_manager
+    from router.server.recovery_store import publisher_recovery
 
-    manager = create_manager(url, channel, write_only=True)
+    # With connection state recovery on Redis, the message is logged and numbered here, as the
+    # routers number theirs, so a client that is away gets it when it comes back.
+    recovery = publisher_recovery(compiled)
+    manager = create_manager(url, channel, write_only=True, recovery=recovery is not None)
+    manager.recovery = recovery
     try:
         send(manager, request)
     except Exception as exc:

@@ -19,7 +19,8 @@ from router.errors import StepError
 
 # The names a template may use. `error` (the message) and `failure` (the whole error payload)
 # exist only in on_error steps; a step plugin adds the names it `provides` for the steps after it.
-EVENT_NAMES = frozenset({"data", "args", "event", "namespace", "sid", "auth", "identity", "count"})
+EVENT_NAMES = frozenset({"data", "args", "event", "namespace", "sid", "auth", "identity", "count",
+                         "recovered"})
 ERROR_NAMES = EVENT_NAMES | {"error", "failure"}
 
 _SINGLE_EXPRESSION = re.compile(r"^\{\{(.*)\}\}$", re.DOTALL)

@@ -86,6 +86,7 @@ def find_risks(config: RouterConfig, source: ConfigSource,
         if key in config.server.model_fields_set and getattr(config.server, key) is None:
             risks.append(source.problem(("server", key), f"turned off: {danger}", hint=hint))
     risks += _room_state_risks(config, source)
+    risks += _recovery_risks(config, source)
     queue = config.server.message_queue
     if queue and urlsplit(queue).password and ("server", "message_queue") not in source.env_paths:
         risks.append(source.problem(
@@ -113,6 +114,26 @@ def _room_state_risks(config: RouterConfig, source: ConfigSource) -> Iterator[Pr
             yield source.problem(path, f"namespace {name} keeps history without rooms.allow: a message to "
                                        f"another process's client sid would be kept as a room's",
                                  hint='add allow:, e.g. allow: "^[a-z0-9-]{1,32}$"')
+
+
+def _recovery_risks(config: RouterConfig, source: ConfigSource) -> Iterator[Problem]:
+    """connection_state_recovery that a cluster cannot share, or that overrides shutdown_reconnect."""
+    from router.config.brokers import broker_of
+
+    server = config.server
+    if server.connection_state_recovery is None:
+        return
+    path = ("server", "connection_state_recovery")
+    queue = server.message_queue
+    if queue and broker_of(queue).family != "redis":
+        yield source.problem(path, "connection state recovery keeps its sessions in each process with this "
+                                   "message_queue: a client that comes back to another process connects as new",
+                             hint="use a redis:// message_queue, or sticky sessions at the load balancer")
+    if "shutdown_reconnect" in server.model_fields_set and not server.shutdown_reconnect:
+        yield source.problem(("server", "shutdown_reconnect"), "shutdown_reconnect: false has no effect with "
+                                                               "connection_state_recovery: a stop tells clients "
+                                                               "to come back",
+                             hint="remove shutdown_reconnect, or turn recovery off")
 
 
 def _secrets_in_file(source: ConfigSource, secret_options: dict) -> Iterator[Problem]:

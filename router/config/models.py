@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from router.config.durations import Duration
 from router.config.limits import EventRate, NamespaceRate, RoomsConfig
 from router.config.strict import StrictModel
 
@@ -139,6 +140,26 @@ class AdminUIConfig(StrictModel):
     read_only: bool = Field(False, description="hide the UI's disconnect and room actions")
 
 
+class RecoveryConfig(StrictModel):
+    """Connection state recovery, as Node socket.io 4.6 speaks it (docs/connection-state-recovery.md):
+    a client back within ``max_disconnection`` gets its sid, rooms and identity back, and every
+    packet it missed meanwhile."""
+
+    max_disconnection: Duration = Field("2m", validate_default=True,
+                                        description="how long a session may be away and still recover: "
+                                                    "500ms, 2s, 1m")
+    skip_auth: bool = Field(True, description="a recovered client is not asked the auth rules again "
+                                              "(Node's skipMiddlewares); its identity is the one it had")
+    max_buffered_packets: int = Field(10_000, ge=1,
+                                      description="packets kept per namespace for clients that come "
+                                                  "back, the newest; a client that missed older ones "
+                                                  "connects as new")
+    max_buffered_bytes: int = Field(16_000_000, ge=1,
+                                    description="bytes of packets kept per namespace and process, the "
+                                                "newest (in memory; on Redis the stream is capped by "
+                                                "max_buffered_packets and age)")
+
+
 class ServerConfig(StrictModel):
     """How the server listens, and the Flask-SocketIO / python-socketio server options."""
 
@@ -230,6 +251,10 @@ class ServerConfig(StrictModel):
     shutdown_reconnect: bool = Field(True, description="say goodbye with an Engine.IO close, after "
                                                        "which socket.io-client reconnects; false: a "
                                                        "final Socket.IO disconnect")
+    connection_state_recovery: RecoveryConfig | None = Field(
+        None, description="clients that drop for a moment get their sid, rooms and missed packets back: "
+                          "{max_disconnection, skip_auth, max_buffered_packets, max_buffered_bytes}; "
+                          "default: off")
 
     @property
     def client_burst_bytes(self) -> int:
@@ -265,8 +290,8 @@ class ServerConfig(StrictModel):
 # What a --reload applies in the running process and what needs a new one (router/server/live.py):
 # every ServerConfig key is in exactly one of the two (tests/test_live_swap.py checks it).
 # Process-level: the listening socket, the monkey patching, the Engine.IO server's options, the
-# broker, the WSGI middleware and the pages and Admin UI mounted on the Flask app are made once.
-# server.connection_state_recovery, once it exists, is process-level too.
+# broker, the WSGI middleware and the pages and Admin UI mounted on the Flask app are made once;
+# connection_state_recovery chooses the client manager's class and keeps its log in this process.
 PROCESS_LEVEL_KEYS = frozenset({
     "host", "port", "async_mode", "cors_allow_any_origin", "cors_allowed_origins", "cors_credentials",
     "ping_interval", "ping_timeout", "max_http_buffer_size", "max_client_bytes_per_second",
@@ -274,7 +299,7 @@ PROCESS_LEVEL_KEYS = frozenset({
     "secret_key", "path", "transports", "async_handlers", "max_connections", "tcp_nodelay",
     "websocket_compression", "logger", "engineio_logger", "log_level", "log_format",
     "message_queue", "channel", "demo_page", "console", "admin_ui", "shutdown_timeout",
-    "shutdown_reconnect",
+    "shutdown_reconnect", "connection_state_recovery",
 })
 # Swapped in place: read where they are used, from the config in force.
 SWAPPED_KEYS = frozenset({"api_key", "timers_enabled"})

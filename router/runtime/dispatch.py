@@ -46,13 +46,14 @@ class StepFailed(Exception):
 class Connection:
     """What the router keeps per connected client and namespace."""
 
-    __slots__ = ("auth", "identity", "count", "_numbers")
+    __slots__ = ("auth", "identity", "count", "recovered", "_numbers")
 
-    def __init__(self, auth: Any, identity: dict):
+    def __init__(self, auth: Any, identity: dict, count: int = 0, recovered: bool = False):
         self.auth = auth
         self.identity = identity
-        self.count = 0  # events this client sent here: the `count` template variable
-        self._numbers = itertools.count(1)
+        self.count = count  # events this client sent here: the `count` template variable
+        self.recovered = recovered  # its session came back (router/runtime/recovery.py)
+        self._numbers = itertools.count(count + 1)
 
     def counted(self) -> int:
         """Count one more event; its number (next() is atomic, handlers may run concurrently)."""
@@ -129,6 +130,7 @@ class Dispatcher:
         self.hooks = hooks
         self.room_store = room_store
         self.connections: dict[tuple[str, str], Connection] = {}
+        self.recovery = None  # router/runtime/recovery.py Recovery, set by the loader when it is on
         self.routes: dict[tuple[str, str], Route] = {}
         self.presence: Presence | None = None
         self.history: History | None = None
@@ -173,6 +175,13 @@ class Dispatcher:
     def _presence_counts(self) -> dict[str, int]:
         return self.presence.local_counts() if self.presence is not None else {}
 
+    def connection_state(self, namespace: str, sid: str) -> dict | None:
+        """What a client's session keeps of its connection for a recovery: its identity and count."""
+        connection = self.connections.get((namespace, sid))
+        if connection is None:
+            return None
+        return {"identity": connection.identity, "count": connection.count}
+
     def identity_of(self, namespace: str, sid: str) -> dict | None:
         """A connected client's identity (the claims of its auth rules), for presence."""
         connection = self.connections.get((namespace, sid))
@@ -202,16 +211,23 @@ class Dispatcher:
             if self.admission.is_forged("connect", name, request.sid):
                 return None
             ctx = ConnectContext(name, request.sid, auth, request.environ)
+            restoring = self.recovery.restoring(name, request.sid) if self.recovery is not None else None
+            state = (restoring.session.state or {}) if restoring is not None else {}
             try:
                 self.admission.admit_connect(name, ctx)
-                identity = self.authorize(namespace, ctx)
+                if restoring is not None and self.recovery.skip_auth and "identity" in state:
+                    identity = state["identity"]  # Node's skipMiddlewares: the rules said yes before
+                else:
+                    identity = self.authorize(namespace, ctx)
             except Refused as refusal:
                 log.info("refused %s on %s from %s: rule=%s reason=%s", request.sid, name,
                          ctx.remote_addr, refusal.rule, refusal.reason)
                 self.metrics.refused(name, refusal.rule)
                 raise connect_error(refusal) from None
-            self.connections[(name, request.sid)] = Connection(auth, identity)
-            log.info("connect %s on %s from %s", request.sid, name, ctx.remote_addr)
+            self.connections[(name, request.sid)] = Connection(auth, identity, state.get("count", 0),
+                                                               recovered=restoring is not None)
+            log.info("connect %s on %s from %s%s", request.sid, name, ctx.remote_addr,
+                     " (recovered)" if restoring is not None else "")
             return True
 
         return on_connect
@@ -365,6 +381,8 @@ class Dispatcher:
                 else:  # as _context builds it, counting the event, without its call
                     ctx = make(socketio, namespace, sid, event, args, connection.auth,
                                connection.identity, None, connection.counted())
+                    if connection.recovered:
+                        ctx.recovered = True
                 run_steps(steps, ctx)  # StepFailed goes to the caller's error handling
             finally:
                 stats.observe(clock() - started)
@@ -414,8 +432,10 @@ class Dispatcher:
         connection = self.connections.get((namespace, sid))
         if connection is None:
             return make(self.socketio, namespace, sid, event, args, error=error, failure=failure)
-        return make(self.socketio, namespace, sid, event, args, connection.auth,
-                    connection.identity, error, connection.count, failure)
+        ctx = make(self.socketio, namespace, sid, event, args, connection.auth,
+                   connection.identity, error, connection.count, failure)
+        ctx.recovered = connection.recovered
+        return ctx
 
 
 def _context_classes(presence: Presence | None, history: History | None) -> tuple[type, type]:

@@ -189,6 +189,9 @@ class RouterMetrics:
         self.volatile_dropped = Counter(
             f"{PREFIX}_volatile_dropped", "Volatile messages not sent to a client that had "
             "others waiting", registry=self.registry)
+        self.recoveries = Counter(
+            f"{PREFIX}_recoveries", "Clients that asked for their session back (connection state "
+            "recovery), per namespace and outcome", ["namespace", "outcome"], registry=self.registry)
         self._clients = self._presence = None
         if client_counts is not None:
             self._clients = _NamespaceGauge("connected_clients", "Clients connected, per namespace",
@@ -224,6 +227,10 @@ class RouterMetrics:
 
     def refused(self, namespace: str, rule: str | None) -> None:
         self.connects_refused.labels(namespace, rule or "unknown").inc()
+
+    def recovery(self, namespace: str, outcome: str) -> None:
+        """Count a client that asked for its session back: ``recovered``, or why not."""
+        self.recoveries.labels(namespace, outcome).inc()
 
     def step_failed(self, namespace: str, plugin: str) -> None:
         self.steps_failed.labels(namespace, plugin).inc()

@@ -28,6 +28,7 @@ from router.server.live import Registered, register_handlers
 from router.server.managers import create_manager
 from router.server.middleware import DeclineWebSocketCompression
 from router.server.operations import install_operations
+from router.server.recovery_store import install_recovery
 from router.server.shared_rooms import shared_room_store
 from router.upstream import handler_calls
 from router.upstream.client_manager import client_counts, is_client_sid
@@ -77,7 +78,8 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     app = RouterFlask("socketio_router")
     # A random key per process is fine for Socket.IO sessions; set one to share Flask sessions.
     app.config["SECRET_KEY"] = server.secret_key or secrets.token_hex(32)
-    manager = create_manager(server.message_queue, server.channel)
+    manager = create_manager(server.message_queue, server.channel,
+                             recovery=server.connection_state_recovery is not None)
     options = dict(
         async_mode=server.async_mode,
         cors_allowed_origins=server.cors_allowed_origins,
@@ -112,6 +114,7 @@ def create_app(compiled: CompiledRouter) -> RouterApp:
     room_store = shared_room_store(compiled, manager, socketio.server)
     dispatcher = Dispatcher(compiled, socketio, hooks, room_store)
     bound_outbound_queues(socketio.server.eio, outbound_limits(server, dispatcher.metrics))
+    install_recovery(compiled, socketio.server, dispatcher)  # connection state recovery, if on
     manager.after_connect = dispatcher.after_connect
     manager.rooms_guard.rooms_policy = dispatcher.rooms_policy
     manager.room_watch = dispatcher.presence  # None: no room is tracked, nothing to tell

@@ -17,6 +17,7 @@ from router.config.brokers import broker_of
 from router.runtime.rooms import RoomsGuard
 from router.server.brokers import KombuQueue, RedisQueue
 from router.upstream.client_manager import is_client_sid, with_hooks
+from router.upstream.connection_recovery import with_recovery
 
 # A broker family of router/config/brokers.py -> its manager. Redis and kombu get the managers of
 # router/server/brokers.py, which keep serving local clients while the broker is away.
@@ -28,15 +29,21 @@ MANAGERS = {
 }
 
 
-def create_manager(message_queue: str | None, channel: str, write_only: bool = False):
+def create_manager(message_queue: str | None, channel: str, write_only: bool = False,
+                   recovery: bool = False):
     """The in-process manager, or the manager of ``message_queue``'s broker (as Flask-SocketIO
     chooses: Redis URLs to Redis, anything else through kombu), with the router's hooks and a
-    rooms guard that refuses sid rooms; the loader adds the config's rooms policy to the guard."""
+    rooms guard that refuses sid rooms; the loader adds the config's rooms policy to the guard.
+    With ``recovery``, it can also keep sids and number packets (router/upstream/connection_recovery.py):
+    only then, so a config without recovery pays nothing for it."""
+    base = socketio.Manager if not message_queue else MANAGERS[broker_of(message_queue).family]
+    manager_class = with_hooks(base)
+    if recovery:
+        manager_class = with_recovery(manager_class)
     if not message_queue:
-        manager = with_hooks(socketio.Manager)()
+        manager = manager_class()
     else:
-        base = MANAGERS[broker_of(message_queue).family]
-        manager = with_hooks(base)(message_queue, channel=channel, write_only=write_only)
+        manager = manager_class(message_queue, channel=channel, write_only=write_only)
     manager.rooms_guard = RoomsGuard(partial(is_client_sid, manager), manager.get_rooms)
     return manager
 

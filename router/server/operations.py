@@ -27,8 +27,9 @@ def install_operations(router) -> Operations:
     """Called once by the loader for each app it builds."""
     server = router.compiled.config.server
     metrics = router.dispatcher.metrics
-    stop = GracefulStop(router.socketio, server.shutdown_timeout, server.shutdown_reconnect,
-                        pings=router.pings)
+    # With connection state recovery, clients are told to come back (and recover), never to leave.
+    reconnect = server.shutdown_reconnect or server.connection_state_recovery is not None
+    stop = GracefulStop(router.socketio, server.shutdown_timeout, reconnect, pings=router.pings)
     broker = None
     if server.message_queue:
         broker = BrokerProbe(scheme_of(server.message_queue),

@@ -7,10 +7,12 @@ The sequence, the same in every async mode:
 2. The server stops accepting connections, without touching the ones it has (under
    ``--reload`` the next server, on the same socket, accepts them from then on).
 3. Every client is closed with a protocol goodbye, never a TCP reset: with
-   ``shutdown_reconnect`` (the default) an Engine.IO CLOSE, after which clients
-   reconnect by themselves (socket.io-client reports "transport close"); without
-   it a Socket.IO DISCONNECT first, which clients treat as final ("io server
-   disconnect"). The namespaces' on_disconnect steps run as usual.
+   ``shutdown_reconnect`` (the default, and always with ``connection_state_recovery``)
+   an Engine.IO CLOSE, after which clients reconnect by themselves (socket.io-client
+   reports "transport close") and the router's reason is "server shutting down", a drop
+   whose session recovery keeps; without it a Socket.IO DISCONNECT first, which
+   clients treat as final ("io server disconnect"). The namespaces' on_disconnect
+   steps run as usual.
 4. Once the goodbyes are flushed, or ``shutdown_timeout`` has passed, the server
    ends its connections and ``serve`` returns.
 
@@ -32,6 +34,7 @@ import threading
 import time
 from typing import Callable
 
+from router.runtime.recovery import SERVER_SHUTTING_DOWN
 from router.server.middleware import direct_call
 from router.upstream import engineio_sockets
 from router.upstream.client_manager import connected_clients
@@ -135,10 +138,13 @@ class GracefulStop:
             while polling and time.monotonic() < settle:
                 eio.sleep(0.02)
                 polling = engineio_sockets.still_open(polling)
+        # A client told to come back dropped for a moment, as Node's "server shutting down" says:
+        # with connection state recovery its session is kept for it.
+        reason = SERVER_SHUTTING_DOWN if self.reconnect else None
         for session in sessions:
             # The goodbye is out: this runs the disconnect handlers (on_disconnect steps) and
             # ends the session.
-            engineio_sockets.end_session(eio, session)
+            engineio_sockets.end_session(eio, session, reason)
         return len(waiting)
 
 

@@ -1,4 +1,5 @@
-"""The Engine.IO sessions a graceful stop says goodbye to: listed, sent a CLOSE, watched, ended.
+"""The Engine.IO sessions a graceful stop says goodbye to: listed, sent a CLOSE, watched, ended;
+and a session whose client came back on a new connection, dropped.
 
 python-engineio has no public call for "close every session after its last packet
 is out": ``Server.disconnect()`` closes at once, and a long-polling client whose
@@ -70,11 +71,21 @@ def polling(among: list) -> list:
     return [s for s in among if not s.upgraded]
 
 
-def end_session(eio, session) -> None:
+def drop_session(eio, eio_sid: str, reason: str) -> bool:
+    """Close the session ``eio_sid`` at once, as if its connection had dropped (no CLOSE is sent,
+    the disconnect handlers run with ``reason`` before this returns); False if there is none."""
+    session = eio.sockets.get(eio_sid)
+    if session is None:
+        return False
+    end_session(eio, session, reason)
+    return True
+
+
+def end_session(eio, session, reason: str | None = None) -> None:
     """Close ``session`` without sending a CLOSE (it had its goodbye), running the disconnect
-    handlers with the reason "server disconnect", and forget it."""
+    handlers with ``reason`` (default "server disconnect"), and forget it."""
     try:
-        session.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
+        session.close(wait=False, abort=True, reason=reason or eio.reason.SERVER_DISCONNECT)
     except Exception:
         log.exception("shutdown: closing %s failed", session.sid)
     eio.sockets.pop(session.sid, None)

@@ -82,7 +82,11 @@ const ops = {
       throw new Error(`socket ${JSON.stringify(cmd.id)} is still active; disconnect it first`);
     }
     if (old) old.close();
-    const opts = { forceNew: true, reconnection: false, autoConnect: false };
+    // reconnect (ms): socket.io-client's own reconnection, which sends {pid, offset} to a server
+    // with connection state recovery.
+    const opts = cmd.reconnect == null
+      ? { forceNew: true, reconnection: false, autoConnect: false }
+      : { forceNew: true, autoConnect: false, reconnectionDelay: cmd.reconnect, reconnectionDelayMax: cmd.reconnect };
     if (cmd.auth != null) opts.auth = cmd.auth;
     if (cmd.transports != null) opts.transports = cmd.transports;
     if (cmd.query != null) opts.query = cmd.query;
@@ -101,7 +105,10 @@ const ops = {
     });
 
     socket.on("connect", () => {
-      report({ type: "connect", id: cmd.id, sid: socket.id, transport: socket.io.engine.transport.name });
+      report({
+        type: "connect", id: cmd.id, sid: socket.id, transport: socket.io.engine.transport.name,
+        recovered: socket.recovered === true,
+      });
     });
     socket.on("connect_error", (err) => {
       report({

@@ -28,6 +28,8 @@ LAYER_MODULES = {
     "test_bench_quick.py": {"processes", "node", "broker", "cli"},
     "test_broker_outage.py": {"broker"},
     "test_browser.py": {"browser"},
+    "test_connection_recovery.py": {"processes", "node"},
+    "test_recovery_redis.py": {"broker"},
     "test_deploy_nginx.py": {"nginx", "broker", "node"},
     "test_emit_command.py": {"cli"},
     "test_http_backend_integration.py": {"processes", "node"},
@@ -43,6 +45,10 @@ LAYER_MODULES = {
     "test_websocket_frames.py": {"processes"},
 }
 LAYER_TESTS = {
+    "test_connection_recovery.py::test_a_client_recovers_on_another_process_of_a_redis_cluster":
+        {"broker", "cli"},
+    "test_connection_recovery.py::test_sigterm_with_recovery_tells_clients_to_come_back_and_they_recover_on_another_process":
+        {"broker"},
     "test_abuse_controls.py::test_check_warns_about_any_origin": {"cli"},
     "test_abuse_controls.py::test_check_lists_the_limits": {"cli"},
     "test_config_errors.py::test_check_prints_the_routing_table": {"cli"},
@@ -65,6 +71,8 @@ LAYER_TESTS = {
     "test_new_user_papercuts.py::test_usage_shows_the_name_the_user_typed": {"cli"},
     "test_new_user_papercuts.py::test_an_unknown_command_lists_the_commands": {"cli"},
     "test_ops_endpoints.py::test_readyz_and_the_managers_take_the_same_redis_url_forms": {"broker"},
+    "test_ops_reload.py::test_with_recovery_on_redis_a_swap_keeps_clients_and_a_restart_recovers_them":
+        {"node", "broker"},
     "test_ops_reload.py::test_a_change_only_a_new_process_applies_restarts_and_clients_reconnect":
         {"node"},
     "test_ops_reload.py::test_clients_in_rooms_stay_and_receive_what_was_published_during_the_swap":
