@@ -19,15 +19,18 @@ router/server/recovery_store.py on Redis, the cluster), and
 router/upstream/connection_recovery.py puts it where python-socketio connects,
 emits and disconnects.
 
-Four things differ from Node, all for the client's sake. A client back on a new
-connection before this process saw its old one drop recovers (router/upstream/connection_recovery.py
-drops the old one first); Node connects it as new. A volatile packet carries an
-offset too, but is not replayed: socket.io-client takes any string last argument for
-the offset, so after a volatile ``"typing"`` Node's client asks for an offset no log
-holds and connects as new. A client that had received nothing yet has no offset to send:
-Node connects it as new, here it recovers from the moment it connected. And a replay larger than the client's outgoing queue may hold
-(``max_queued_bytes_per_client``, ``max_queued_messages_per_client``) would disconnect
-it as a slow consumer at once, so such a client connects as new instead (logged).
+Four things differ from Node, all for the client's sake:
+
+- a client back on a new connection before this process saw its old one drop recovers
+  (router/upstream/connection_recovery.py drops the old one first); Node connects it as new;
+- a volatile packet carries an offset too, but is not replayed: socket.io-client takes any
+  string last argument for the offset, so after Node's volatile ``"typing"`` its client
+  asks for an offset no log holds and connects as new;
+- a client that had received nothing yet has no offset to send: Node connects it as new,
+  here it recovers from the moment it connected;
+- a replay larger than the client's outgoing queue may hold (``max_queued_bytes_per_client``,
+  ``max_queued_messages_per_client``) would disconnect it as a slow consumer at once, so
+  such a client connects as new instead (logged).
 """
 
 from __future__ import annotations
