@@ -59,10 +59,13 @@ def test_the_table_has_every_figure_for_router_and_hand_written(quick_run):
     expected |= {("gevent", "intake from 1 client, 40 KB messages (MB/s)"),  # --quick: gevent only
                  ("gevent", "echo p99 while another client floods 1 MB frames (ms)"),
                  ("gevent", "server RSS growth while a member stops reading (MB)"),
-                 ("gevent", "the stalled member disconnected by the server")}
+                 ("gevent", "the stalled member disconnected by the server"),
+                 ("gevent", "fan-out with recovery / without, 20 receivers")}
     if redis_listening():
         expected |= {(mode, "Redis fan-out deliveries/s, 20 receivers")
                      for mode in ("eventlet", "gevent", "threading")}
+        expected |= {(mode, "fan-out deliveries/s, 20 receivers, connection state recovery on (log in Redis)")
+                     for mode in ("eventlet", "gevent")}
     rows = {tuple(cell.strip() for cell in line.split("|")[1:3]) for line in table.splitlines()
             if line.startswith("| ")}
     assert expected <= rows, sorted(expected - rows)
@@ -87,7 +90,8 @@ def test_every_figure_is_plausible(quick_run):
     _, results = quick_run
     for name, by_mode in results["figures"].items():
         for mode, values in by_mode.items():
-            targets = {"router"} if mode == "-" else {"router", "tuned"}
+            # The recovery figures compare the router with itself (recovery on and off).
+            targets = {"router"} if mode == "-" or name.startswith("recovery") else {"router", "tuned"}
             if "intake" in name or "flood" in name or name.startswith("stall"):
                 targets |= {"bare", "node"}
             if re.fullmatch(r"acks/s, \d+ clients|echo p(50|99) ms|CPU us per echo, \d+ clients|"

@@ -80,6 +80,14 @@ class Chat:
         self.sender = PyClient(router.url, "/chat", auth=BOB, transports=["websocket"]).connect()
         assert self.sender.call("join", "lobby") is True
 
+    def alice_in_lobby(self, first: str = "one") -> RecoveringClient:
+        """Alice, through the proxy, in the lobby, having received ``first`` there."""
+        alice = RecoveringClient(self.via_proxy, auth=ALICE).connect()
+        assert alice.call("join", "lobby") is True
+        self.say(first)
+        assert texts(alice.wait_for(1, "said")) == [first]
+        return alice
+
     def say(self, *lines: str) -> None:
         for line in lines:
             assert self.sender.call("say", {"room": "lobby", "text": line}) == "sent"
@@ -145,10 +153,7 @@ def test_a_python_client_cut_at_the_tcp_level_gets_its_sid_rooms_identity_and_wh
 
 def test_a_client_back_before_the_server_saw_its_old_connection_drop_recovers(chat):
     room = chat()
-    alice = RecoveringClient(room.via_proxy, auth=ALICE).connect()
-    assert alice.call("join", "lobby") is True
-    room.say("one")
-    alice.wait_for(1, "said")
+    alice = room.alice_in_lobby()
     sid = alice.sid
     room.proxy.freeze()  # the old connection hangs, open: the server sees no drop (Node: new session)
     room.say("two", "three")
@@ -192,10 +197,7 @@ def test_socket_io_client_recovers_by_itself_after_a_tcp_cut(chat, js):  # noqa:
 
 def test_after_the_window_or_with_a_forged_pid_the_client_connects_as_new(chat):
     room = chat(window="1s")
-    alice = RecoveringClient(room.via_proxy, auth=ALICE).connect()
-    assert alice.call("join", "lobby") is True
-    room.say("one")
-    alice.wait_for(1, "said")
+    alice = room.alice_in_lobby()
     sid, pid = alice.sid, alice.pid
 
     intruder = RecoveringClient(room.router.url, auth={"identity": {"name": "mallory"},
@@ -220,10 +222,7 @@ def test_after_the_window_or_with_a_forged_pid_the_client_connects_as_new(chat):
 
 def test_without_skip_auth_a_recovered_client_passes_the_rules_again(chat):
     room = chat(skip_auth="false")
-    alice = RecoveringClient(room.via_proxy, auth=ALICE).connect()
-    assert alice.call("join", "lobby") is True
-    room.say("one")
-    alice.wait_for(1, "said")
+    alice = room.alice_in_lobby()
     room.cut(alice.sid)
     room.proxy.restore()
     alice.auth = {"identity": {"name": "alice-renamed"}}
@@ -259,10 +258,7 @@ def test_volatile_packets_carry_an_offset_but_are_not_replayed(chat):
 
 def test_a_replay_larger_than_the_outgoing_queue_connects_as_new(chat):
     room = chat(server="max_queued_messages_per_client: 5")
-    alice = RecoveringClient(room.via_proxy, auth=ALICE).connect()
-    assert alice.call("join", "lobby") is True
-    room.say("first")
-    alice.wait_for(1, "said")
+    alice = room.alice_in_lobby("first")
     room.cut(alice.sid)
     room.say(*[f"line {n}" for n in range(8)])
     room.proxy.restore()
@@ -283,10 +279,7 @@ def test_a_client_recovers_on_another_process_of_a_redis_cluster(write_config, r
     subscribed(second)
     room = Chat(first)
     try:
-        alice = RecoveringClient(room.via_proxy, auth=ALICE).connect()
-        assert alice.call("join", "lobby") is True
-        room.say("one")
-        alice.wait_for(1, "said")
+        alice = room.alice_in_lobby()
         sid = alice.sid
         room.cut(sid)
         room.say("two")
