@@ -235,7 +235,8 @@ class Connection:
     ``wait`` runs in the connection's reader (its WSGI green thread or thread), ``send`` and
     ``close`` in Engine.IO's writer. Two locks: one for the protocol's state, held only while
     it computes, and one for writing to the socket, held while a write waits for TCP, so a
-    client that stops reading blocks the writer and never the reader.
+    client that stops reading blocks the writer and never the reader. A message without an
+    extension takes only the write lock: its frame needs nothing of the protocol but its state.
     """
 
     def __init__(self, sock, environ: dict, server, intake: Intake, peer: str = "?"):
@@ -379,22 +380,33 @@ class Connection:
     # -- writing ----------------------------------------------------------------------------
 
     def send(self, message) -> None:
-        text = isinstance(message, str)
-        data = message.encode() if text else message
+        """Send one message: ``str`` as a text frame, ``bytes`` as binary."""
+        if self.protocol.extensions:  # permessage-deflate: websockets builds the frames
+            self._send_through_protocol(message)
+            return
+        # A server's frame without an extension is a header and the data, unmasked: built here,
+        # it costs a fraction of websockets' Frame serialization, which a fan-out pays once per
+        # recipient. Only the write lock: the reader changes the state before it takes that
+        # lock to write its close reply, so under it an OPEN state means no close went out yet.
+        data = _frame(message)
+        lock = self._write_lock
+        lock.acquire()
+        try:
+            if self.protocol.state is State.OPEN:
+                self._write_frames(data)
+                return
+        finally:
+            lock.release()
+        self._send_through_protocol(message)  # closing: websockets refuses it (InvalidState)
+
+    def _send_through_protocol(self, message) -> None:
         with self._write_lock:
             with self._state_lock:
-                if self.protocol.state is State.OPEN and not self.protocol.extensions:
-                    # A server's frame without an extension is a header and the data, unmasked:
-                    # built here, it costs a fraction of websockets' Frame serialization, which
-                    # a fan-out pays once per recipient.
-                    # One chunk: an empty one at the end would read as "half-close" (_write).
-                    chunks = [_frame_header(0x81 if text else 0x82, len(data)) + data]
-                elif text:
-                    self.protocol.send_text(data)
-                    chunks = self.protocol.data_to_send()
+                if isinstance(message, str):
+                    self.protocol.send_text(message.encode())
                 else:
-                    self.protocol.send_binary(data)
-                    chunks = self.protocol.data_to_send()
+                    self.protocol.send_binary(message)
+                chunks = self.protocol.data_to_send()
             self._write(chunks)
 
     def close(self) -> None:
@@ -433,14 +445,31 @@ class Connection:
         except OSError:
             self._ended = True
 
+    def _write_frames(self, data: bytes) -> None:
+        """Write ready frames, the write lock held: one ``send`` takes all of most, ``sendall``
+        the rest (gevent's ``sendall`` asks the kernel for the send buffer's size on every call)."""
+        try:
+            sent = self._sock.send(data)
+            if sent < len(data):
+                self._sock.sendall(memoryview(data)[sent:])
+        except OSError:
+            self._ended = True
 
-def _frame_header(first_byte: int, length: int) -> bytes:
-    """FIN and the opcode, then the payload length (RFC 6455 5.2); a server does not mask."""
+
+def _frame(message) -> bytes:
+    """The frame of one message with FIN set (RFC 6455 5.2): a server does not mask."""
+    if isinstance(message, str):
+        data = message.encode()
+        first_byte = 0x81
+    else:
+        data = message
+        first_byte = 0x82
+    length = len(data)
     if length < 126:
-        return bytes((first_byte, length))
+        return bytes((first_byte, length)) + data
     if length < 65536:
-        return struct.pack("!BBH", first_byte, 126, length)
-    return struct.pack("!BBQ", first_byte, 127, length)
+        return struct.pack("!BBH", first_byte, 126, length) + data
+    return struct.pack("!BBQ", first_byte, 127, length) + data
 
 
 def _request_bytes(environ: dict) -> bytes:
