@@ -23,7 +23,9 @@ What this relies on, checked by tests/test_upstream_contract.py (``SEAM``):
 |---|---|---|
 | engineio.server | ``Server._async["websocket"]`` | the class Engine.IO builds per WebSocket request; :func:`install` puts ours there, per server |
 | engineio.socket | ``Socket._upgrade_websocket`` | builds it as ``cls(handler, server)`` and calls it as a WSGI app |
-| engineio.socket | ``Socket._websocket_handler`` | the handler: calls ``wait()``, ``send()``, ``close()``; gives ``_sock`` its ping timeout |
+| engineio.socket | ``Socket._websocket_handler`` | the handler: calls ``wait()``, ``send()``, ``close()``; gives ``_sock`` its ping timeout; its writer sends each item ``poll()`` returns as ``ws.send(item.encode())`` |
+| engineio.socket | ``Socket.poll`` (wrapped per socket while its WebSocket is up) | it takes every waiting packet: they go out as one :class:`Batch`, in one write |
+| engineio.payload | ``Payload.encode`` | joins its packets' ``encode(b64=True)`` with ``"\\x1e"``, as :meth:`Batch.encode` does |
 | eventlet.wsgi | ``WSGI_LOCAL.already_handled`` | tells eventlet's server the connection was taken over (as eventlet.websocket does) |
 | environ | ``eventlet.input``, ``eventlet.set_idle``, gevent's ``wsgi.input``, ``werkzeug.socket`` | where each server hands out the raw socket (as simple-websocket finds it) |
 | websockets | ``ServerProtocol``, ``Opcode``, ``PayloadTooBig`` | the documented Sans-I/O API |
@@ -70,6 +72,9 @@ REQUIRES = [
     # checked by tests/test_websocket_frames.py, in the shape of upstream/_contract.py's Needs.
     ("engineio.socket", "Socket._upgrade_websocket", ("self", "environ", "start_response"), ()),
     ("engineio.socket", "Socket._websocket_handler", ("self", "ws"), ("sid",)),
+    ("engineio.socket", "Socket.poll", ("self",), ()),
+    ("engineio.packet", "Packet.encode", ("self", "b64"), ()),
+    ("engineio.payload", "Payload.encode", ("self", "jsonp_index"), ()),
     ("engineio.server", "Server", ("async_mode", "max_http_buffer_size"),
      ("_async", "max_http_buffer_size", "sleep")),
     ("eventlet.wsgi", "WSGI_LOCAL", (), ()),
@@ -173,13 +178,17 @@ class WebSocketApp:
         connection = Connection(sock, environ, self.server, self.intake, peer=_peer(self.handler))
         if not connection.handshake():
             return self._taken_over(kind, sock)
-        attach_transport(getattr(self.handler, "__self__", None), connection.abort)
+        engineio_socket = getattr(self.handler, "__self__", None)
+        attach_transport(engineio_socket, connection.abort)
         if "eventlet.set_idle" in environ:
             # eventlet's graceful stop treats an upgraded connection as idle (as eventlet.websocket does).
             environ["eventlet.set_idle"]()
+        write_in_batches(engineio_socket)
         try:
             self.handler(connection)
         finally:
+            if engineio_socket is not None:
+                engineio_socket.__dict__.pop("poll", None)  # and with it the socket's cycle
             connection.close()
             connection.drain(CLOSE_TIMEOUT)
         return self._taken_over(kind, sock)
@@ -197,6 +206,45 @@ class WebSocketApp:
         if kind == "werkzeug":
             raise ConnectionError("WebSocket closed")  # werkzeug's quiet "connection dropped"
         return []
+
+
+class Messages(tuple):
+    """The encoded packets of a :class:`Batch`, which :meth:`Connection.send` writes at once."""
+
+
+class Batch:
+    """Packets Engine.IO's writer took from the queue together, as the one item it sends.
+
+    The writer sends each item as ``ws.send(item.encode())``: a batch encodes to
+    :class:`Messages`, so its frames go out in one write, where each packet would cost a
+    system call. Should a long-polling response ever get one, ``encode(b64=True)`` is the
+    packets as Engine.IO's payload joins them.
+    """
+
+    __slots__ = ("packets",)
+
+    def __init__(self, packets: list):
+        self.packets = packets
+
+    def encode(self, b64: bool = False):
+        if b64:
+            return "\x1e".join([packet.encode(b64=True) for packet in self.packets])
+        return Messages([packet.encode() for packet in self.packets])
+
+
+def write_in_batches(engineio_socket) -> None:
+    """Make the WebSocket writer of ``engineio_socket`` send what it takes at once as a
+    :class:`Batch`. Engine.IO's ``poll`` already takes every waiting packet; the socket gets
+    an instance-level ``poll`` that wraps its class's, until the WebSocket ends."""
+    if engineio_socket is None:
+        return
+    poll = type(engineio_socket).poll
+
+    def poll_in_batches():
+        packets = poll(engineio_socket)
+        return [Batch(packets)] if len(packets) > 1 else packets
+
+    engineio_socket.poll = poll_in_batches
 
 
 def raw_socket(environ: dict):
@@ -380,7 +428,8 @@ class Connection:
     # -- writing ----------------------------------------------------------------------------
 
     def send(self, message) -> None:
-        """Send one message: ``str`` as a text frame, ``bytes`` as binary."""
+        """Send one message (``str``: a text frame, ``bytes``: binary), or the :class:`Messages`
+        of a batch in one write."""
         if self.protocol.extensions:  # permessage-deflate: websockets builds the frames
             self._send_through_protocol(message)
             return
@@ -388,7 +437,7 @@ class Connection:
         # it costs a fraction of websockets' Frame serialization, which a fan-out pays once per
         # recipient. Only the write lock: the reader changes the state before it takes that
         # lock to write its close reply, so under it an OPEN state means no close went out yet.
-        data = _frame(message)
+        data = b"".join([_frame(one) for one in message]) if type(message) is Messages else _frame(message)
         lock = self._write_lock
         lock.acquire()
         try:
@@ -402,10 +451,11 @@ class Connection:
     def _send_through_protocol(self, message) -> None:
         with self._write_lock:
             with self._state_lock:
-                if isinstance(message, str):
-                    self.protocol.send_text(message.encode())
-                else:
-                    self.protocol.send_binary(message)
+                for one in message if type(message) is Messages else (message,):
+                    if isinstance(one, str):
+                        self.protocol.send_text(one.encode())
+                    else:
+                        self.protocol.send_binary(one)
                 chunks = self.protocol.data_to_send()
             self._write(chunks)
 
