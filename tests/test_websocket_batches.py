@@ -77,6 +77,16 @@ def test_a_packet_alone_is_polled_as_it_is(session):
     assert session.poll() == [packet]
 
 
+def test_the_writers_stop_mark_ends_its_batch_and_then_the_writer(session):
+    packet = Packet(MESSAGE, data="2[\"last\"]")
+    session.queue.put(packet)
+    session.queue.put(None)  # what Socket.close and the end of the WebSocket handler put
+    assert session.poll() == [packet]
+    assert session.queue.qsize() == 1  # the None, put back: the next poll does not wait
+    assert session.poll() == []  # the writer's loop ends on an empty poll
+    assert session.queue.unfinished_tasks == 0  # Socket.close(wait=True) joins the queue
+
+
 def test_a_batch_in_a_long_polling_response_reads_as_its_packets_would(session):
     packets = [Packet(MESSAGE, data="2[\"a\"]"), Packet(MESSAGE, data=b"\x00\xff"), Packet(NOOP)]
     assert Payload(packets=[Batch(packets)]).encode() == Payload(packets=packets).encode()

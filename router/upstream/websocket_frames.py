@@ -24,7 +24,8 @@ What this relies on, checked by tests/test_upstream_contract.py (``SEAM``):
 | engineio.server | ``Server._async["websocket"]`` | the class Engine.IO builds per WebSocket request; :func:`install` puts ours there, per server |
 | engineio.socket | ``Socket._upgrade_websocket`` | builds it as ``cls(handler, server)`` and calls it as a WSGI app |
 | engineio.socket | ``Socket._websocket_handler`` | the handler: calls ``wait()``, ``send()``, ``close()``; gives ``_sock`` its ping timeout; its writer sends each item ``poll()`` returns as ``ws.send(item.encode())`` |
-| engineio.socket | ``Socket.poll`` (wrapped per socket while its WebSocket is up) | it takes every waiting packet: they go out as one :class:`Batch`, in one write |
+| engineio.socket | ``Socket.poll`` (replaced per socket while its WebSocket is up) | what it does, but what it takes at once goes out as one :class:`Batch`, in one write, and its first wait has no timeout |
+| engineio.socket, engineio.base_socket | ``Socket.close``, the end of ``Socket._websocket_handler``: ``queue.put(None)`` | every way a session ends tells its writer so: it needs no timeout to end |
 | engineio.payload | ``Payload.encode`` | joins its packets' ``encode(b64=True)`` with ``"\\x1e"``, as :meth:`Batch.encode` does |
 | eventlet.wsgi | ``WSGI_LOCAL.already_handled`` | tells eventlet's server the connection was taken over (as eventlet.websocket does) |
 | environ | ``eventlet.input``, ``eventlet.set_idle``, gevent's ``wsgi.input``, ``werkzeug.socket`` | where each server hands out the raw socket (as simple-websocket finds it) |
@@ -73,6 +74,8 @@ REQUIRES = [
     ("engineio.socket", "Socket._upgrade_websocket", ("self", "environ", "start_response"), ()),
     ("engineio.socket", "Socket._websocket_handler", ("self", "ws"), ("sid",)),
     ("engineio.socket", "Socket.poll", ("self",), ()),
+    ("engineio.socket", "Socket", (), ("queue", "server")),
+    ("engineio.base_server", "BaseServer.get_queue_empty_exception", ("self",), ()),
     ("engineio.packet", "Packet.encode", ("self", "b64"), ()),
     ("engineio.payload", "Payload.encode", ("self", "jsonp_index"), ()),
     ("engineio.server", "Server", ("async_mode", "max_http_buffer_size"),
@@ -234,14 +237,35 @@ class Batch:
 
 def write_in_batches(engineio_socket) -> None:
     """Make the WebSocket writer of ``engineio_socket`` send what it takes at once as a
-    :class:`Batch`. Engine.IO's ``poll`` already takes every waiting packet; the socket gets
-    an instance-level ``poll`` that wraps its class's, until the WebSocket ends."""
+    :class:`Batch`: the socket gets an instance-level ``poll``, until the WebSocket ends.
+
+    It is Engine.IO's ``poll`` (wait for a packet, then take every one waiting, up to the
+    writer's ``None``) but for its first wait, which has no timeout: a timer per wait is most
+    of what a wakeup costs in eventlet, and every way a session ends puts the ``None`` that
+    ends the writer (``Socket.close``, the end of ``Socket._websocket_handler``, a slow
+    consumer's release), which a silent client reaches by its ping timeout.
+    """
     if engineio_socket is None:
         return
-    poll = type(engineio_socket).poll
+    queue = engineio_socket.queue
+    empty = engineio_socket.server.get_queue_empty_exception()
 
     def poll_in_batches():
-        packets = poll(engineio_socket)
+        packet = queue.get()
+        queue.task_done()
+        if packet is None:
+            return []
+        packets = [packet]
+        while True:
+            try:
+                packet = queue.get(block=False)
+            except empty:
+                break
+            queue.task_done()
+            if packet is None:
+                queue.put(None)  # for the next poll: the writer ends after this batch
+                break
+            packets.append(packet)
         return [Batch(packets)] if len(packets) > 1 else packets
 
     engineio_socket.poll = poll_in_batches
