@@ -9,7 +9,8 @@
 //   fanout       `receivers` sockets join a room (spread over spec.urls), one sender on urls[0]
 //                emits "fanout" with at most `window` messages not yet delivered to everyone;
 //                reports deliveries per second and delivery latency. `padding`: bytes of text
-//                added to each message (the stalled-reader figure sends 40 KB messages).
+//                added to each message (the stalled-reader figure sends 40 KB messages). With
+//                `waitForGo` it reports {"type": "ready"} once the room is full and sends on "go".
 //   connections  waits for "go" on stdin, opens `count` sockets, reports how long that took,
 //                then holds them until "release" (or stdin closes) and closes them.
 //
@@ -188,6 +189,12 @@ async function fanout() {
     }));
   if (joined.failed) throw new Error(`${joined.failed} of ${receivers} receivers did not join: ${joined.firstError}`);
   const sender = await connected(open(spec.urls[0]));
+  if (spec.waitForGo) {
+    // Everyone in the room before the runner starts counting (bench/profile_fanout.py).
+    const stdin = commands();
+    report({ type: "ready" });
+    if (!(await stdin.command("go"))) return { error: "stdin closed before go" };
+  }
 
   const maxMessages = warmupMessages + (spec.maxCount || 1_000_000);
   let sent = 0;

@@ -141,14 +141,16 @@ def fanout(results: Results, plan: Plan, mode: str, servers: dict, receivers_lis
            prefix: str = "fan-out") -> None:
     for receivers in receivers_list:
         for turn in range(plan.repeat):
-            for target, urls in _rotate(servers, turn):
-                urls = urls if isinstance(urls, list) else [urls.url]
+            for target, server in _rotate(servers, turn):
+                # Redis: a list of URLs (two processes); else one server, whose CPU is measured.
+                urls = server if isinstance(server, list) else [server.url]
+                spec = {"scenario": "fanout", "urls": urls, "receivers": receivers,
+                        # Enough messages in flight to keep the server busy, few
+                        # enough that latency measures delivery, not a queue.
+                        "window": max(2, 500 // receivers),
+                        "seconds": plan.seconds, "maxCount": 100_000, "limit": 90}
                 try:
-                    out = run_load({"scenario": "fanout", "urls": urls, "receivers": receivers,
-                                    # Enough messages in flight to keep the server busy, few
-                                    # enough that latency measures delivery, not a queue.
-                                    "window": max(2, 500 // receivers),
-                                    "seconds": plan.seconds, "maxCount": 100_000, "limit": 90})
+                    out, cpu = (run_load(spec), None) if isinstance(server, list) else _fanout_with_cpu(spec, server)
                 except BenchError as exc:
                     results.fail(f"{prefix}, {receivers} receivers", mode, target, exc)
                     continue
@@ -158,6 +160,23 @@ def fanout(results: Results, plan: Plan, mode: str, servers: dict, receivers_lis
                                             f"{out['expected']} deliveries lost"))
                 results.best(f"{prefix}/s, {receivers}", mode, target, out["rate"])
                 results.best(f"{prefix} p99 ms, {receivers}", mode, target, out["latency_ms"]["p99"])
+                if cpu is not None and out["deliveries"]:
+                    results.best(f"CPU us per delivery, {receivers} receivers", mode, target,
+                                 cpu / out["deliveries"] * 1e6)
+
+
+def _fanout_with_cpu(spec: dict, server) -> tuple[dict, float]:
+    """One fan-out run and the server's CPU seconds while the messages went out: counted from
+    when every receiver is in the room, so 1,000 handshakes do not weigh on each delivery."""
+    load = LoadProcess({**spec, "waitForGo": True})
+    try:
+        load.wait_for(lambda m: m.get("type") == "ready", spec["limit"])
+        cpu = server.cpu_seconds()
+        load.send("go")
+        out = load.wait_for(lambda m: "ok" in m, spec["limit"] + 15)
+        return out, server.cpu_seconds() - cpu
+    finally:
+        load.stop()
 
 
 def intake(results: Results, plan: Plan, mode: str, servers: dict) -> None:

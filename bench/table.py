@@ -51,6 +51,7 @@ _PATTERNS = [
     (r"Redis fan-out/s, \d+", THROUGHPUT),
     (r"(Redis )?fan-out p99 ms, \d+", LATENCY),
     (r"CPU us per echo, \d+ clients", Figure("us", False)),
+    (r"CPU us per delivery, \d+ receivers", Figure("us", False)),
     (r"connect [\d,]+ s", Figure("s", False)),
     (r"RSS KB per connection", Figure("KB", False, _at_most(40.0), "<= 40 KB")),
     (r"check, \d+ events s", Figure("s", False, lambda values: "ok" if values["router"] < 1.0 else "MISS",
@@ -116,6 +117,9 @@ def label(name: str) -> str:
     match = re.fullmatch(r"CPU us per echo, (\d+) clients", name)
     if match:
         return f"server CPU per echo, {int(match.group(1)):,} clients (us)"
+    match = re.fullmatch(r"CPU us per delivery, (\d+) receivers", name)
+    if match:
+        return f"server CPU per fan-out delivery, {int(match.group(1)):,} receivers (us)"
     match = re.fullmatch(r"connect ([\d,]+) s", name)
     if match:
         return f"time to connect {match.group(1)} WebSocket clients (s)"

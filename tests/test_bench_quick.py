@@ -55,7 +55,9 @@ def test_the_table_has_every_figure_for_router_and_hand_written(quick_run):
                 ("eventlet", "resident memory per connection (KB)"),
                 ("gevent", "time to connect 200 WebSocket clients (s)"),
                 ("threading", "echo acks/s, 10 clients"),
-                ("gevent", "server CPU per echo, 10 clients (us)"), ("-", "`router.py check`, 200 events (s)")}
+                ("gevent", "server CPU per echo, 10 clients (us)"),
+                ("eventlet", "server CPU per fan-out delivery, 20 receivers (us)"),
+                ("-", "`router.py check`, 200 events (s)")}
     expected |= {("gevent", "intake from 1 client, 40 KB messages (MB/s)"),  # --quick: gevent only
                  ("gevent", "echo p99 while another client floods 1 MB frames (ms)"),
                  ("gevent", "server RSS growth while a member stops reading (MB)"),
@@ -95,7 +97,8 @@ def test_every_figure_is_plausible(quick_run):
             if "intake" in name or "flood" in name or name.startswith("stall"):
                 targets |= {"bare", "node"}
             if re.fullmatch(r"acks/s, \d+ clients|echo p(50|99) ms|CPU us per echo, \d+ clients|"
-                            r"fan-out(/s| p99 ms), \d+", name):  # echo and fan-out: the references too
+                            r"fan-out(/s| p99 ms), \d+|CPU us per delivery, \d+ receivers",
+                            name):  # echo and fan-out: the references too
                 targets |= {"bare", "node"}
             assert targets <= set(values), (name, mode, values)
             for target, value in values.items():

@@ -340,9 +340,9 @@ def test_a_flooding_client_is_slowed_to_its_budget_while_another_clients_echo_st
 def test_the_frames_the_router_writes_itself_are_the_ones_websockets_would(length):
     from websockets.frames import Frame, Opcode
 
-    from router.upstream.websocket_frames import _frame_header
+    from router.upstream.websocket_frames import _frame
 
     data = bytes(range(256)) * (length // 256) + bytes(length % 256)
-    for opcode, first_byte in ((Opcode.TEXT, 0x81), (Opcode.BINARY, 0x82)):
-        assert _frame_header(first_byte, length) + data == \
-            Frame(opcode, data).serialize(mask=False, extensions=[])
+    text = "é" * (length // 2) + "x" * (length % 2)  # two bytes a character in UTF-8
+    assert _frame(data) == Frame(Opcode.BINARY, data).serialize(mask=False, extensions=[])
+    assert _frame(text) == Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])

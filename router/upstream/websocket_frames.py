@@ -23,7 +23,10 @@ What this relies on, checked by tests/test_upstream_contract.py (``SEAM``):
 |---|---|---|
 | engineio.server | ``Server._async["websocket"]`` | the class Engine.IO builds per WebSocket request; :func:`install` puts ours there, per server |
 | engineio.socket | ``Socket._upgrade_websocket`` | builds it as ``cls(handler, server)`` and calls it as a WSGI app |
-| engineio.socket | ``Socket._websocket_handler`` | the handler: calls ``wait()``, ``send()``, ``close()``; gives ``_sock`` its ping timeout |
+| engineio.socket | ``Socket._websocket_handler`` | the handler: calls ``wait()``, ``send()``, ``close()``; gives ``_sock`` its ping timeout; its writer sends each item ``poll()`` returns as ``ws.send(item.encode())`` |
+| engineio.socket | ``Socket.poll`` (replaced per socket while its WebSocket is up) | what it does, but what it takes at once goes out as one :class:`Batch`, in one write, and its first wait has no timeout |
+| engineio.socket, engineio.base_socket | ``Socket.close``, the end of ``Socket._websocket_handler``: ``queue.put(None)`` | every way a session ends tells its writer so: it needs no timeout to end |
+| engineio.payload | ``Payload.encode`` | joins its packets' ``encode(b64=True)`` with ``"\\x1e"``, as :meth:`Batch.encode` does |
 | eventlet.wsgi | ``WSGI_LOCAL.already_handled`` | tells eventlet's server the connection was taken over (as eventlet.websocket does) |
 | environ | ``eventlet.input``, ``eventlet.set_idle``, gevent's ``wsgi.input``, ``werkzeug.socket`` | where each server hands out the raw socket (as simple-websocket finds it) |
 | websockets | ``ServerProtocol``, ``Opcode``, ``PayloadTooBig`` | the documented Sans-I/O API |
@@ -70,6 +73,11 @@ REQUIRES = [
     # checked by tests/test_websocket_frames.py, in the shape of upstream/_contract.py's Needs.
     ("engineio.socket", "Socket._upgrade_websocket", ("self", "environ", "start_response"), ()),
     ("engineio.socket", "Socket._websocket_handler", ("self", "ws"), ("sid",)),
+    ("engineio.socket", "Socket.poll", ("self",), ()),
+    ("engineio.socket", "Socket", (), ("queue", "server")),
+    ("engineio.base_server", "BaseServer.get_queue_empty_exception", ("self",), ()),
+    ("engineio.packet", "Packet.encode", ("self", "b64"), ()),
+    ("engineio.payload", "Payload.encode", ("self", "jsonp_index"), ()),
     ("engineio.server", "Server", ("async_mode", "max_http_buffer_size"),
      ("_async", "max_http_buffer_size", "sleep")),
     ("eventlet.wsgi", "WSGI_LOCAL", (), ()),
@@ -173,13 +181,17 @@ class WebSocketApp:
         connection = Connection(sock, environ, self.server, self.intake, peer=_peer(self.handler))
         if not connection.handshake():
             return self._taken_over(kind, sock)
-        attach_transport(getattr(self.handler, "__self__", None), connection.abort)
+        engineio_socket = getattr(self.handler, "__self__", None)
+        attach_transport(engineio_socket, connection.abort)
         if "eventlet.set_idle" in environ:
             # eventlet's graceful stop treats an upgraded connection as idle (as eventlet.websocket does).
             environ["eventlet.set_idle"]()
+        write_in_batches(engineio_socket)
         try:
             self.handler(connection)
         finally:
+            if engineio_socket is not None:
+                engineio_socket.__dict__.pop("poll", None)  # and with it the socket's cycle
             connection.close()
             connection.drain(CLOSE_TIMEOUT)
         return self._taken_over(kind, sock)
@@ -197,6 +209,67 @@ class WebSocketApp:
         if kind == "werkzeug":
             raise ConnectionError("WebSocket closed")  # werkzeug's quiet "connection dropped"
         return []
+
+
+class Messages(tuple):
+    """The encoded packets of a :class:`Batch`, which :meth:`Connection.send` writes at once."""
+
+
+class Batch:
+    """Packets Engine.IO's writer took from the queue together, as the one item it sends.
+
+    The writer sends each item as ``ws.send(item.encode())``: a batch encodes to
+    :class:`Messages`, so its frames go out in one write, where each packet would cost a
+    system call. Should a long-polling response ever get one, ``encode(b64=True)`` is the
+    packets as Engine.IO's payload joins them.
+    """
+
+    __slots__ = ("packets",)
+
+    def __init__(self, packets: list):
+        self.packets = packets
+
+    def encode(self, b64: bool = False):
+        if b64:
+            return "\x1e".join([packet.encode(b64=True) for packet in self.packets])
+        return Messages([packet.encode() for packet in self.packets])
+
+
+def write_in_batches(engineio_socket) -> None:
+    """Make the WebSocket writer of ``engineio_socket`` send what it takes at once as a
+    :class:`Batch`: the socket gets an instance-level ``poll``, until the WebSocket ends.
+
+    It is Engine.IO's ``poll`` (wait for a packet, then take every one waiting, up to the
+    writer's ``None``) but for its first wait, which has no timeout: a timer started and
+    cancelled per wakeup (3,600 instructions a delivery in eventlet, 10,000 in gevent), and
+    every way a session ends puts the ``None`` that ends the writer (``Socket.close``, the end
+    of ``Socket._websocket_handler``, a slow consumer's release), which a silent client
+    reaches by its ping timeout.
+    """
+    if engineio_socket is None:
+        return
+    queue = engineio_socket.queue
+    empty = engineio_socket.server.get_queue_empty_exception()
+
+    def poll_in_batches():
+        packet = queue.get()
+        queue.task_done()
+        if packet is None:
+            return []
+        packets = [packet]
+        while True:
+            try:
+                packet = queue.get(block=False)
+            except empty:
+                break
+            queue.task_done()
+            if packet is None:
+                queue.put(None)  # for the next poll: the writer ends after this batch
+                break
+            packets.append(packet)
+        return [Batch(packets)] if len(packets) > 1 else packets
+
+    engineio_socket.poll = poll_in_batches
 
 
 def raw_socket(environ: dict):
@@ -235,7 +308,8 @@ class Connection:
     ``wait`` runs in the connection's reader (its WSGI green thread or thread), ``send`` and
     ``close`` in Engine.IO's writer. Two locks: one for the protocol's state, held only while
     it computes, and one for writing to the socket, held while a write waits for TCP, so a
-    client that stops reading blocks the writer and never the reader.
+    client that stops reading blocks the writer and never the reader. A message without an
+    extension takes only the write lock: its frame needs nothing of the protocol but its state.
     """
 
     def __init__(self, sock, environ: dict, server, intake: Intake, peer: str = "?"):
@@ -379,22 +453,35 @@ class Connection:
     # -- writing ----------------------------------------------------------------------------
 
     def send(self, message) -> None:
-        text = isinstance(message, str)
-        data = message.encode() if text else message
+        """Send one message (``str``: a text frame, ``bytes``: binary), or the :class:`Messages`
+        of a batch in one write."""
+        if self.protocol.extensions:  # permessage-deflate: websockets builds the frames
+            self._send_through_protocol(message)
+            return
+        # A server's frame without an extension is a header and the data, unmasked: built here,
+        # it costs a fraction of websockets' Frame serialization, which a fan-out pays once per
+        # recipient. Only the write lock: the reader changes the state before it takes that
+        # lock to write its close reply, so under it an OPEN state means no close went out yet.
+        data = b"".join([_frame(one) for one in message]) if type(message) is Messages else _frame(message)
+        lock = self._write_lock
+        lock.acquire()
+        try:
+            if self.protocol.state is State.OPEN:
+                self._write_frames(data)
+                return
+        finally:
+            lock.release()
+        self._send_through_protocol(message)  # closing: websockets refuses it (InvalidState)
+
+    def _send_through_protocol(self, message) -> None:
         with self._write_lock:
             with self._state_lock:
-                if self.protocol.state is State.OPEN and not self.protocol.extensions:
-                    # A server's frame without an extension is a header and the data, unmasked:
-                    # built here, it costs a fraction of websockets' Frame serialization, which
-                    # a fan-out pays once per recipient.
-                    # One chunk: an empty one at the end would read as "half-close" (_write).
-                    chunks = [_frame_header(0x81 if text else 0x82, len(data)) + data]
-                elif text:
-                    self.protocol.send_text(data)
-                    chunks = self.protocol.data_to_send()
-                else:
-                    self.protocol.send_binary(data)
-                    chunks = self.protocol.data_to_send()
+                for one in message if type(message) is Messages else (message,):
+                    if isinstance(one, str):
+                        self.protocol.send_text(one.encode())
+                    else:
+                        self.protocol.send_binary(one)
+                chunks = self.protocol.data_to_send()
             self._write(chunks)
 
     def close(self) -> None:
@@ -433,14 +520,31 @@ class Connection:
         except OSError:
             self._ended = True
 
+    def _write_frames(self, data: bytes) -> None:
+        """Write ready frames, the write lock held: one ``send`` takes all of most, ``sendall``
+        the rest (gevent's ``sendall`` asks the kernel for the send buffer's size on every call)."""
+        try:
+            sent = self._sock.send(data)
+            if sent < len(data):
+                self._sock.sendall(memoryview(data)[sent:])
+        except OSError:
+            self._ended = True
 
-def _frame_header(first_byte: int, length: int) -> bytes:
-    """FIN and the opcode, then the payload length (RFC 6455 5.2); a server does not mask."""
+
+def _frame(message) -> bytes:
+    """The frame of one message with FIN set (RFC 6455 5.2): a server does not mask."""
+    if isinstance(message, str):
+        data = message.encode()
+        first_byte = 0x81
+    else:
+        data = message
+        first_byte = 0x82
+    length = len(data)
     if length < 126:
-        return bytes((first_byte, length))
+        return bytes((first_byte, length)) + data
     if length < 65536:
-        return struct.pack("!BBH", first_byte, 126, length)
-    return struct.pack("!BBQ", first_byte, 127, length)
+        return struct.pack("!BBH", first_byte, 126, length) + data
+    return struct.pack("!BBQ", first_byte, 127, length) + data
 
 
 def _request_bytes(environ: dict) -> bytes:
