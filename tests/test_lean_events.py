@@ -181,13 +181,14 @@ def test_an_event_of_a_client_that_is_gone_is_ignored_as_flask_socketio_ignores_
     client = signed_in(router_app, "/chat")
     sid = sid_of(router_app, client, "/chat")
     server = router_app.socketio.server
-    environ = server.environ.pop(client.eio_sid)  # the connection's environ is gone, its handler not yet
+    connections = router_app.dispatcher.connections
+    record = connections.pop(("/chat", sid))  # disconnected, its event's task not run yet
     try:
         with caplog.at_level(logging.WARNING, "socketio_router"):
             assert server.handlers["/chat"]["builtin"](sid, {"n": 1}) == ("", 400)
         assert client.get_received("/chat") == [] and not caplog.records
     finally:
-        server.environ[client.eio_sid] = environ
+        connections[("/chat", sid)] = record
 
 
 def test_a_class_namespace_keeps_flask_socketios_request_context(router_app):

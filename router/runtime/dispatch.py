@@ -28,6 +28,11 @@ from router.text import shown
 log = logging.getLogger("socketio_router")
 
 
+# What Flask-SocketIO answers for an event of a client it no longer knows; the direct entry of
+# an event answers a client that is gone the same (router/upstream/lean_events.py).
+GONE = ("", 400)
+
+
 class StepFailed(Exception):
     """A step raised; carries what the client is told and what the log keeps."""
 
@@ -323,12 +328,16 @@ class Dispatcher:
         return on_event
 
     def direct_event_handler(self, namespace: str, event: str) -> Callable:
-        """The same handler called as ``(sid, args)`` without a Flask request context: what it
-        handles is the current event, and a failure goes to the on_error steps from here."""
+        """The same handler called as python-socketio calls one, ``(sid, *args)``, without a
+        Flask request context: what it handles is the current event, and a failure goes to the
+        on_error steps from here."""
         route = self.route(namespace, event)
         enter, leave = current_event.enter, current_event.leave
+        connections = self.connections
 
-        def on_event_direct(sid: str, args: tuple) -> Any:
+        def on_event_direct(sid: str, *args: Any) -> Any:
+            if (namespace, sid) not in connections:
+                return GONE  # disconnected before its event ran (python-socketio runs it in a task)
             token = enter(sid, namespace, event)
             try:
                 return route.handle(sid, args)

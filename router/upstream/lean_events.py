@@ -9,21 +9,21 @@ eventlet, echo + ack) that was about 60 us of a ~140 us message, where bare
 python-socketio spends ~55 us on the whole message.
 
 The router still registers every handler through ``socketio.on_event``. A handler
-marked with :func:`direct` carries a second entry, ``entry(sid, args)``, which
+marked with :func:`direct` carries a second entry, ``entry(sid, *args)``, which
 :class:`LeanSocketIO` registers with python-socketio in the place of Flask-SocketIO's
 wrapper, so python-socketio calls it without the context: the dispatcher marks the
 handlers of events whose steps (and error steps) all declare
 ``needs_request_context=False`` (every built-in step does); the entry handles its own
-failures, as Flask-SocketIO's error handlers would, and sets the router's current event
-(router/runtime/current_event.py) for what runs under it. Every other handler, a class
+failures, as Flask-SocketIO's error handlers would, answers an event of a client it has
+no record of as Flask-SocketIO answers one it has no environ for, and sets the router's
+current event (router/runtime/current_event.py) for what runs under it. Every other handler, a class
 namespace's and the connect and disconnect handlers go through Flask-SocketIO's own
 ``_handle_event``, unchanged.
 
 | module | name | why |
 |---|---|---|
 | flask_socketio | ``SocketIO.on(message, namespace)``, which ``on_event`` calls: registers a wrapper with ``server.on``, or keeps it in ``handlers`` until the app is set | overridden: a marked handler is registered in the wrapper's place, the same way |
-| flask_socketio | ``SocketIO._handle_event``: an event of a client without an environ is answered ``('', 400)`` | the marked handler answers the same |
-| socketio.server | ``Server.get_environ(sid, namespace)`` | whether Flask-SocketIO still has a record of the client |
+| flask_socketio | ``SocketIO._handle_event``: an event of a client without an environ is answered ``('', 400)`` | the marked entry answers a client it has no record of the same |
 
 tested with: Flask-SocketIO 5.7.0, python-socketio 5.18.1
 """
@@ -43,17 +43,16 @@ SEAM = Seam("lean events", {"Flask-SocketIO": "5.7.0", "python-socketio": "5.18.
           exact=True),
     Needs("flask_socketio", "SocketIO", attributes=("server", "handlers")),
     Needs("socketio.base_server", "BaseServer.on", ("event", "handler", "namespace")),
-    Needs("socketio.server", "Server.get_environ", ("self", "sid", "namespace"), exact=True),
 ])
 
 DIRECT = "__socketio_router_direct__"
-# What Flask-SocketIO answers for an event of a client it has no environ for.
-UNKNOWN_CLIENT = ("", 400)
 
 
-def direct(handler: Callable, entry: Callable[[str, tuple], Any]) -> Callable:
+def direct(handler: Callable, entry: Callable[..., Any]) -> Callable:
     """Mark ``handler`` (what ``socketio.on_event`` registers) to be called as
-    ``entry(sid, args)``, without a Flask request context; returns ``handler``."""
+    ``entry(sid, *args)``, as python-socketio calls a handler, without a Flask request
+    context; returns ``handler``. The entry answers an event of a client that is gone
+    ``('', 400)``, as Flask-SocketIO does."""
     setattr(handler, DIRECT, entry)
     return handler
 
@@ -71,24 +70,11 @@ class LeanSocketIO(SocketIO):
             if entry is None or "*" in (message, namespace):  # catch-alls: Flask-SocketIO's own
                 return register(handler)
             # In the place of Flask-SocketIO's wrapper, as SocketIO.on registers it.
-            on_event = _calling(self, entry, namespace)
+            setattr(entry, DIRECT, entry)
             if self.server:
-                self.server.on(message, on_event, namespace=namespace)
+                self.server.on(message, entry, namespace=namespace)
             else:
-                self.handlers.append((message, on_event, namespace))
+                self.handlers.append((message, entry, namespace))
             return handler
 
         return decorator
-
-
-def _calling(socketio: SocketIO, entry: Callable[[str, tuple], Any], namespace: str) -> Callable:
-    """What python-socketio calls for a marked handler: ``entry(sid, args)``, unless
-    Flask-SocketIO has no record of the client (it ignores such an event)."""
-
-    def on_event(sid, *args):
-        if not socketio.server.get_environ(sid, namespace=namespace):
-            return UNKNOWN_CLIENT
-        return entry(sid, args)
-
-    setattr(on_event, DIRECT, entry)
-    return on_event
