@@ -108,7 +108,7 @@ def test_a_replay_beyond_a_clients_queue_caps_is_refused():
 
 def test_only_drops_the_client_did_not_ask_for_keep_a_session():
     store = MemoryStore(60, 100, 1_000_000)
-    recovery = Recovery(store, ["/chat"], skip_auth=True)
+    recovery = Recovery(store, {"/chat"}.__contains__, skip_auth=True)
     for number, reason in enumerate(("client disconnect", "server disconnect", "slow consumer",
                                      "transport close", "ping timeout")):
         sid = f"s{number}"
@@ -183,7 +183,7 @@ def test_check_strict_warns_where_a_cluster_cannot_share_sessions_and_of_a_shutd
 def test_packets_held_during_a_replay_come_after_it_none_twice():
     store = MemoryStore(60, 100, 1_000_000)
     store.shared = True  # as a Redis store: the replay is read over the network
-    recovery = Recovery(store, ["/chat"], skip_auth=True)
+    recovery = Recovery(store, {"/chat"}.__contains__, skip_auth=True)
     restoring = Restoring(session(store), offsets={"e.2"})
     recovery.start_holding("/chat", "s1")
     assert recovery.holding

@@ -90,6 +90,15 @@ class Restoring:
     offsets: set[str] = field(default_factory=set)
     last: str | None = None
 
+    def take(self, offset: str, data: list | None, to: Any, skip: Any) -> bool:
+        """Read the log entry at ``offset`` (``data`` None: a volatile packet's place): whether
+        it is a packet the session missed, which the caller then replays."""
+        self.last = offset
+        if data is None or not addressed_to(self.session.rooms, to, skip):
+            return False
+        self.offsets.add(offset)
+        return True
+
 
 def addressed_to(rooms: Iterable[str], to: Any, skip: Any) -> bool:
     """Whether a packet sent to ``to`` (None: everyone; a room or sid; a list of them), except
@@ -168,20 +177,15 @@ class MemoryStore:
                      else _Entry(number, offset, now, 0, None, None, None))
             entries.append(entry)
             self._bytes[namespace] += entry.size
-            if len(entries) > self.max_packets or self._bytes[namespace] > self.max_bytes \
-                    or entries[0].at < now - self.window:
-                self._trim(namespace, entries, now)
+            oldest = now - self.window
+            while entries and (len(entries) > self.max_packets or self._bytes[namespace] > self.max_bytes
+                               or entries[0].at < oldest):
+                self._bytes[namespace] -= entries.popleft().size
         return offset
 
     def position(self, namespace: str) -> str:
         """The log's current end: a client that connects now missed nothing before it."""
         return f"{self._epoch}.{self._last.get(namespace, 0):x}"
-
-    def _trim(self, namespace: str, entries: deque[_Entry], now: float) -> None:
-        oldest = now - self.window
-        while entries and (len(entries) > self.max_packets or self._bytes[namespace] > self.max_bytes
-                           or entries[0].at < oldest):
-            self._bytes[namespace] -= entries.popleft().size
 
     def _after(self, namespace: str, offset: str) -> list[_Entry] | None:
         """The entries after ``offset``; None if the log does not reach back to it."""
@@ -235,12 +239,11 @@ class MemoryStore:
                          "max_buffered_bytes, max_disconnection); it connects as new", session.sid,
                          namespace, offset)
                 raise NotRecovered("too_old")
-            restoring = Restoring(session, last=entries[-1].offset if entries else None)
+            restoring = Restoring(session)
             size = 0
             for entry in entries:
-                if entry.data is not None and addressed_to(session.rooms, entry.to, entry.skip):
+                if restoring.take(entry.offset, entry.data, entry.to, entry.skip):
                     restoring.missed.append(entry.data)
-                    restoring.offsets.add(entry.offset)
                     size += entry.size
         check_fits(len(restoring.missed), size, max_packets, max_bytes, session, namespace)
         return restoring
@@ -270,13 +273,14 @@ class _Live:
 class Recovery:
     """Connection state recovery for the namespaces of one server (see the module's doc).
 
-    ``namespaces`` are those it covers (the config's, not the Admin UI's);
+    ``covers(namespace)`` says whether it covers a namespace (the config's in force, not the
+    Admin UI's);
     ``state_of(namespace, sid)`` gives the router's own state of a connection to keep
     with its session (None for a class namespace's); ``replay_caps`` are a client's
     outgoing queue caps, (messages, bytes).
     """
 
-    def __init__(self, store, namespaces: Iterable[str], skip_auth: bool,
+    def __init__(self, store, covers: Callable[[str], bool], skip_auth: bool,
                  state_of: Callable[[str, str], dict | None] = lambda namespace, sid: None,
                  replay_caps: tuple[int | None, int | None] = (None, None),
                  on_outcome: Callable[[str, str], None] = lambda namespace, outcome: None,
@@ -285,7 +289,7 @@ class Recovery:
         # Sends may run in other threads during a recovery (the threading mode): hold them too.
         self.threads = threads
         self.on_outcome = on_outcome  # (namespace, one of OUTCOMES), for the metrics
-        self.namespaces = frozenset(namespaces)
+        self.covers = covers
         self.skip_auth = skip_auth
         self.state_of = state_of
         self.replay_caps = replay_caps
@@ -293,9 +297,6 @@ class Recovery:
         self._by_pid: dict[str, tuple[str, str]] = {}  # pid -> (namespace, sid) of a live session
         self._restoring: dict[tuple[str, str], Restoring] = {}
         self._held: dict[tuple[str, str], list[list]] = {}
-
-    def covers(self, namespace: str) -> bool:
-        return namespace in self.namespaces
 
     # -- emits ------------------------------------------------------------------------------
 

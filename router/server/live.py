@@ -99,8 +99,6 @@ def swap(router, compiled: CompiledRouter) -> int:
     timers_were_off = not router.compiled.config.server.timers_enabled
     removed = [name for name in router.compiled.namespaces if name not in compiled.namespaces]
     dispatcher.swap(compiled)
-    if dispatcher.recovery is not None:  # a namespace added is covered too, a removed one no more
-        dispatcher.recovery.namespaces = frozenset(compiled.namespaces)
     register_handlers(router.socketio, dispatcher, compiled, router.registered)
     manager = router.socketio.server.manager
     manager.room_watch = dispatcher.presence  # None: no room is tracked, nothing to tell

@@ -36,7 +36,6 @@ from router.runtime.recovery import (
     Restoring,
     Session,
     NotRecovered,
-    addressed_to,
     check_fits,
     packet_size,
 )
@@ -59,7 +58,9 @@ def install_recovery(compiled, server, dispatcher) -> Recovery | None:
     else:
         store = MemoryStore(settings.max_disconnection, settings.max_buffered_packets,
                             settings.max_buffered_bytes)
-    recovery = Recovery(store, compiled.namespaces, settings.skip_auth, dispatcher.connection_state,
+    # The namespaces in force: a --reload swap may add or remove one.
+    recovery = Recovery(store, lambda namespace: namespace in dispatcher.compiled.namespaces,
+                        settings.skip_auth, dispatcher.connection_state,
                         (config.max_queued_messages_per_client, config.max_queued_bytes_per_client),
                         on_outcome=dispatcher.metrics.recovery, threads=config.async_mode == "threading")
     connection_recovery.install(server, recovery)
@@ -76,7 +77,8 @@ def publisher_recovery(compiled) -> Recovery | None:
     if settings is None or not config.message_queue or broker_of(config.message_queue).family != "redis":
         return None
     return Recovery(RedisStore(config.message_queue, config.channel, settings.max_disconnection,
-                               settings.max_buffered_packets), compiled.namespaces, settings.skip_auth)
+                               settings.max_buffered_packets), compiled.namespaces.__contains__,
+                    settings.skip_auth)
 
 
 TIMEOUT = 0.5      # seconds a call to Redis may take
@@ -137,7 +139,7 @@ class RedisStore:
         offset = self._call("adding a packet to the log", add)
         if offset is None:
             return None  # sent without an offset: a client resumes from the one before
-        offset = offset.decode() if isinstance(offset, bytes) else offset
+        offset = _text(offset)
         data.append(offset)
         return offset
 
@@ -146,8 +148,7 @@ class RedisStore:
                             lambda: self.redis.xrevrange(self._log_key(namespace), count=1))
         if not newest:
             return "0-0"
-        offset = newest[0][0]
-        return offset.decode() if isinstance(offset, bytes) else offset
+        return _text(newest[0][0])
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class RedisStore:
         start = offset if offset is not None else session.start
         if not _OFFSET.match(start):
             raise NotRecovered("too_old")  # no offset this log gave
-        restoring = Restoring(session, last=start)
+        restoring = Restoring(session, last=start)  # where the reads below start
         key, size = self._log_key(namespace), 0
         if start != "0-0":
             # The packet at the offset must still be in the log, or some after it may be gone.
@@ -188,27 +189,22 @@ class RedisStore:
             entries = self._read_after(key, restoring.last)
             if entries is None:
                 raise RuntimeError("Redis did not answer")
-            for offset_read, data, to, skip in entries:
-                restoring.last = offset_read
-                if data is not None and addressed_to(session.rooms, to, skip):
-                    restoring.missed.append(data)
-                    restoring.offsets.add(offset_read)
-                    size += packet_size(data)
+            for entry in entries:
+                if restoring.take(*entry):
+                    restoring.missed.append(entry[1])
+                    size += packet_size(entry[1])
             check_fits(len(restoring.missed), size, max_packets, max_bytes, session, namespace)
             if len(entries) < PAGE:
                 return restoring
 
     def more(self, restoring: Restoring) -> list[list]:
-        """What was logged for ``restoring`` since its claim read the log."""
-        session, key = restoring.session, self._log_key(restoring.session.namespace)
-        entries = self._read_after(key, restoring.last) or []
-        more = []
-        for offset, data, to, skip in entries:
-            restoring.last = offset
-            if data is not None and addressed_to(session.rooms, to, skip):
-                more.append(data)
-                restoring.offsets.add(offset)
-        return more
+        """What was logged for ``restoring`` since its claim read the log, every page of it."""
+        key, more = self._log_key(restoring.session.namespace), []
+        while True:
+            entries = self._read_after(key, restoring.last) or []
+            more += [entry[1] for entry in entries if restoring.take(*entry)]
+            if len(entries) < PAGE:
+                return more
 
     def _read_after(self, key: str, after: str) -> list[tuple] | None:
         """Up to PAGE entries after ``after``: (offset, data with its offset last, to, skip)."""
@@ -217,7 +213,7 @@ class RedisStore:
             return None
         read = []
         for offset, fields in entries:
-            offset = offset.decode() if isinstance(offset, bytes) else offset
+            offset = _text(offset)
             data, to, skip = pickle.loads(fields[b"p"] if b"p" in fields else fields["p"])
             if data is not None:
                 data.append(offset)
@@ -225,3 +221,6 @@ class RedisStore:
         return read
 
 
+def _text(offset) -> str:
+    """A stream id as redis-py returns it (bytes, unless the client decodes responses)."""
+    return offset.decode() if isinstance(offset, bytes) else offset

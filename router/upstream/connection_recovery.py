@@ -82,7 +82,6 @@ SEAM = Seam("connection state recovery", {"python-socketio": "5.18.1"}, requires
 log = logging.getLogger("socketio_router")
 
 RECOVERY_KEYS = ("pid", "offset")
-TRANSPORT_CLOSE = "transport close"  # python-engineio's reason for a connection that dropped
 
 
 class RecoveringManager:
@@ -179,7 +178,8 @@ def install(server, recovery) -> None:
             # changed under it): that connection is dead, and dropping it keeps its session.
             ghost_eio_sid = manager.eio_sid_from_sid(ghost, name)
             if ghost_eio_sid is not None and ghost_eio_sid != eio_sid \
-                    and engineio_sockets.drop_session(server.eio, ghost_eio_sid, TRANSPORT_CLOSE):
+                    and engineio_sockets.drop_session(server.eio, ghost_eio_sid,
+                                                  server.eio.reason.TRANSPORT_CLOSE):
                 log.info("recovery on %s: %s is back on a new connection; its old one is closed", name, ghost)
         restoring = recovery.claim(name, data)
         data = {key: value for key, value in data.items() if key not in RECOVERY_KEYS} or None
