@@ -270,13 +270,18 @@ def test_a_replay_larger_than_the_outgoing_queue_connects_as_new(chat):
 
 # -- a cluster on Redis ---------------------------------------------------------------------------
 
-def test_a_client_recovers_on_another_process_of_a_redis_cluster(write_config, router_process):
-    channel = unique_channel("recovery")
-    server = f'message_queue: "{BROKERS["redis"]}"\n  channel: "{channel}"'
-    config = recovery_config(write_config, server=server)
+def redis_cluster(write_config, router_process, server: str = ""):
+    """(config, first, second): two routers with recovery on a channel of their own, subscribed."""
+    queue = f'message_queue: "{BROKERS["redis"]}"\n  channel: "{unique_channel("recovery")}"'
+    config = recovery_config(write_config, server=queue + (f"\n  {server}" if server else ""))
     first, second = router_process(config), router_process(config)
     subscribed(first)
     subscribed(second)
+    return config, first, second
+
+
+def test_a_client_recovers_on_another_process_of_a_redis_cluster(write_config, router_process):
+    config, first, second = redis_cluster(write_config, router_process)
     room = Chat(first)
     try:
         alice = room.alice_in_lobby()
@@ -305,13 +310,8 @@ def test_a_client_recovers_on_another_process_of_a_redis_cluster(write_config, r
 
 def test_sigterm_with_recovery_tells_clients_to_come_back_and_they_recover_on_another_process(
         write_config, router_process, js):  # noqa: F811
-    channel = unique_channel("recovery")
     # shutdown_reconnect: false would say goodbye for good; with recovery the router says "come back".
-    server = f'message_queue: "{BROKERS["redis"]}"\n  channel: "{channel}"\n  shutdown_reconnect: false'
-    config = recovery_config(write_config, server=server)
-    first, second = router_process(config), router_process(config)
-    subscribed(first)
-    subscribed(second)
+    _, first, second = redis_cluster(write_config, router_process, "shutdown_reconnect: false")
     room = Chat(second)  # the sender stays on the process that keeps running
     try:
         proxy = TcpProxy("127.0.0.1", first.port)
