@@ -253,7 +253,7 @@ class StepContext:
         self.ack: tuple = ()
         self.has_ack = False
         self.count = count
-        self.recovered = False  # set for on_connect steps: the client's session was recovered
+        self.recovered = False  # the dispatcher sets it for a client whose session was recovered
         self._template_context: dict | None = None
         self._variables: dict | None = None
 
